@@ -1,0 +1,57 @@
+"""Checkpoints: plain dicts of tensors, numbers and strings, written atomically.
+
+Layout (``format`` = ``velocitygan-checkpoint``)::
+
+    {
+      "format": "velocitygan-checkpoint", "format_version": 1, "velocitygan_version": str,
+      "model": {"kind": "velocitygan" | "inversionnet",
+                "generator": {InversionNet keyword args}, "discriminator": {...} | None},
+      "dataset": DatasetSpec.to_dict() | None,
+      "generator": state_dict, "discriminator": state_dict | None,
+      "optimizers": {name: optimizer state_dict}, "epoch": int, "step": int,
+      "config": {resolved training configuration}, "metrics": {...}, "rng": {...},
+    }
+
+Every checkpoint loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .errors import VelocityGANError
+from .io import atomic_path
+
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint"]
+
+CHECKPOINT_FORMAT = "velocitygan-checkpoint"
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (plus format and version keys) atomically to ``path``."""
+    full = {"format": CHECKPOINT_FORMAT, "format_version": 1, "velocitygan_version": __version__}
+    full.update(state)
+    with atomic_path(path) as tmp:
+        torch.save(full, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a velocitygan checkpoint safely (``weights_only=True``)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise VelocityGANError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VelocityGANError(f"{path}: cannot load checkpoint ({first[:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise VelocityGANError(f"{path}: not a velocitygan checkpoint")
+    return ckpt

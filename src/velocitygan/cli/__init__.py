@@ -1,0 +1,44 @@
+"""The ``velocitygan`` command line: parses arguments and calls library functions."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import VelocityGANError
+from . import data, evaluate, fwi, generate, study, train
+
+__all__ = ["cli", "main"]
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="velocitygan")
+def cli() -> None:
+    """Data-driven seismic full-waveform inversion (VelocityGAN, InversionNet) on
+    OpenFWI-layout data: generate, train, evaluate, predict, refine with FWI, report."""
+
+
+for _module in (data, generate, train, evaluate, fwi, study):
+    _module.register(cli)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line on stderr and return exit status 2."""
+    try:
+        result = cli.main(args=argv, prog_name="velocitygan", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
+    except VelocityGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,63 @@
+"""Pure (never in-place) normalisation of seismic data and velocity maps to [-1, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .registry import DatasetSpec
+
+__all__ = [
+    "log_transform",
+    "inverse_log_transform",
+    "normalize_seismic",
+    "denormalize_seismic",
+    "normalize_velocity",
+    "denormalize_velocity",
+]
+
+Array = np.ndarray | torch.Tensor
+
+
+def _lib(x: Array):
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def log_transform(x: Array) -> Array:
+    """``sign(x) * log1p(|x|)``; returns a new array."""
+    lib = _lib(x)
+    return lib.sign(x) * lib.log1p(lib.abs(x))
+
+
+def inverse_log_transform(y: Array) -> Array:
+    """Inverse of :func:`log_transform`: ``sign(y) * expm1(|y|)``."""
+    lib = _lib(y)
+    return lib.sign(y) * lib.expm1(lib.abs(y))
+
+
+def _log_bounds(spec: DatasetSpec) -> tuple[float, float]:
+    lo = float(np.sign(spec.data_min) * np.log1p(abs(spec.data_min)))
+    hi = float(np.sign(spec.data_max) * np.log1p(abs(spec.data_max)))
+    return lo, hi
+
+
+def normalize_seismic(x: Array, spec: DatasetSpec) -> Array:
+    """Raw seismic amplitudes -> [-1, 1] (log transform, then min-max with the spec's bounds)."""
+    lo, hi = _log_bounds(spec)
+    return (log_transform(x) - lo) / (hi - lo) * 2.0 - 1.0
+
+
+def denormalize_seismic(y: Array, spec: DatasetSpec) -> Array:
+    """Inverse of :func:`normalize_seismic`: [-1, 1] -> raw amplitudes."""
+    lo, hi = _log_bounds(spec)
+    return inverse_log_transform((y + 1.0) / 2.0 * (hi - lo) + lo)
+
+
+def normalize_velocity(v_mps: Array, spec: DatasetSpec) -> Array:
+    """Velocity in m/s -> [-1, 1] (min-max with the spec's label bounds)."""
+    return (v_mps - spec.label_min) / (spec.label_max - spec.label_min) * 2.0 - 1.0
+
+
+def denormalize_velocity(y: Array, spec: DatasetSpec) -> Array:
+    """[-1, 1] -> velocity in m/s."""
+    return (y + 1.0) / 2.0 * (spec.label_max - spec.label_min) + spec.label_min
