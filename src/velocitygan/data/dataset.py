@@ -71,6 +71,9 @@ class OpenFWIDataset(Dataset):
         spec: normalisation bounds and shapes.
         preload: read every file into RAM once (fast epochs, needs memory).
         transform: optional pure ``(x, y) -> (x, y)`` augmentation on normalised tensors.
+        raw_transform: optional pure ``(x_raw, index) -> x_raw`` applied to the raw seismic
+            numpy array before normalisation (e.g. noise at a physical SNR); ``index`` is the
+            global sample index, so perturbations can be seeded per sample.
         check_finite: raise on NaN/Inf in a sample when it is read.
     """
 
@@ -81,6 +84,7 @@ class OpenFWIDataset(Dataset):
         *,
         preload: bool = False,
         transform: PairTransform | None = None,
+        raw_transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
         check_finite: bool = True,
     ) -> None:
         self.entries = list(read_split(split) if isinstance(split, (str, Path)) else split)
@@ -88,6 +92,7 @@ class OpenFWIDataset(Dataset):
             raise DataError("dataset has no files")
         self.spec = spec
         self.transform = transform
+        self.raw_transform = raw_transform
         self.check_finite = check_finite
         self.labeled = all(e.label is not None for e in self.entries)
         counts = [check_file_pair(e, spec) for e in self.entries]
@@ -139,6 +144,8 @@ class OpenFWIDataset(Dataset):
 
     def __getitem__(self, index: int):
         x_raw, y_raw = self.raw(index)
+        if self.raw_transform is not None:
+            x_raw = np.asarray(self.raw_transform(x_raw, index), dtype=np.float32)
         x = torch.from_numpy(normalize_seismic(x_raw, self.spec).astype(np.float32))
         y = None
         if y_raw is not None:
