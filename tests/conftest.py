@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny OpenFWI-layout datasets written into ``tmp_path``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def write_pair(folder: Path, k: int, n: int, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``data{k}.npy`` (n,5,1000,70) and ``model{k}.npy`` (n,1,70,70) of plausible values."""
+    rng = np.random.default_rng(seed + k)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    (folder / "model").mkdir(parents=True, exist_ok=True)
+    data = rng.normal(0.0, 3.0, size=(n, 5, 1000, 70)).astype(np.float32)
+    model = rng.uniform(1500.0, 4500.0, size=(n, 1, 70, 70)).astype(np.float32)
+    d, m = folder / "data" / f"data{k}.npy", folder / "model" / f"model{k}.npy"
+    np.save(d, data)
+    np.save(m, model)
+    return d, m
+
+
+@pytest.fixture
+def tiny_split(tmp_path: Path) -> Path:
+    """A split file with two file pairs (3 + 2 samples), relative paths."""
+    write_pair(tmp_path, 0, 3)
+    write_pair(tmp_path, 1, 2)
+    split = tmp_path / "train.txt"
+    split.write_text("data/data0.npy\tmodel/model0.npy\ndata/data1.npy\tmodel/model1.npy\n")
+    return split
