@@ -12,12 +12,27 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gaussian_window", "mae", "mse", "rmse", "ssim", "ssim_per_sample", "MetricAccumulator"]
+__all__ = [
+    "gaussian_window",
+    "mae",
+    "mse",
+    "rmse",
+    "mae_per_sample",
+    "rmse_per_sample",
+    "ssim",
+    "ssim_map",
+    "ssim_per_sample",
+    "SSIM_PADDINGS",
+    "MetricAccumulator",
+]
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
+# "zeros" is the OpenFWI convention (headline numbers); "reflect" and "valid" are what other SSIM
+# libraries use; they read 0.01-0.04 lower on 70 x 70 maps (see tests/test_metrics.py).
+SSIM_PADDINGS = ("zeros", "reflect", "valid")
 
 
 def _as_nchw(x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +58,16 @@ def rmse(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return mse(pred, true).sqrt()
 
 
+def mae_per_sample(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """MAE of each sample, shape ``(N,)`` (same units as the inputs)."""
+    return (pred - true).abs().flatten(1).mean(1)
+
+
+def rmse_per_sample(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """RMSE of each sample, shape ``(N,)`` (same units as the inputs)."""
+    return ((pred - true) ** 2).flatten(1).mean(1).sqrt()
+
+
 def gaussian_window(
     size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, device=None, dtype=torch.float32
 ) -> torch.Tensor:
@@ -53,16 +78,29 @@ def gaussian_window(
     return torch.outer(g, g).to(dtype)[None, None]
 
 
-def ssim_map(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """Per-pixel SSIM of normalised maps ([-1, 1]); shape ``(N, C, H, W)``."""
-    a = _as_nchw(pred).float() / 2 + 0.5
-    b = _as_nchw(true).float() / 2 + 0.5
+def ssim_map(pred: torch.Tensor, true: torch.Tensor, *, padding: str = "zeros") -> torch.Tensor:
+    """Per-pixel SSIM of normalised maps ([-1, 1]); shape ``(N, C, H, W)``.
+
+    Args:
+        pred: predicted maps, ``(H, W)``, ``(N, H, W)`` or ``(N, C, H, W)``, normalised scale.
+        true: target maps, same shape.
+        padding: "zeros" (OpenFWI, 'same' size), "reflect" ('same' size) or "valid"
+            (only windows fully inside the map; output ``H - 10`` x ``W - 10``).
+    """
+    if padding not in SSIM_PADDINGS:
+        raise ValueError(f"padding must be one of {SSIM_PADDINGS}, got {padding!r}")
+    # float64 inside: var = E[x^2] - mu^2 cancels badly in float32 (errors ~1e-4 in SSIM).
+    dtype = torch.float32 if pred.device.type == "mps" else torch.float64
+    a = _as_nchw(pred).to(dtype) / 2 + 0.5
+    b = _as_nchw(true).to(dtype) / 2 + 0.5
     c = a.shape[1]
-    w = gaussian_window(device=a.device).expand(c, 1, SSIM_WINDOW, SSIM_WINDOW)
+    w = gaussian_window(device=a.device, dtype=dtype).expand(c, 1, SSIM_WINDOW, SSIM_WINDOW)
     pad = SSIM_WINDOW // 2
 
     def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, w, padding=pad, groups=c)
+        if padding == "reflect":
+            t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
+        return F.conv2d(t, w, padding=pad if padding == "zeros" else 0, groups=c)
 
     mu_a, mu_b = blur(a), blur(b)
     var_a = blur(a * a) - mu_a**2
@@ -70,18 +108,20 @@ def ssim_map(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     cov = blur(a * b) - mu_a * mu_b
     num = (2 * mu_a * mu_b + SSIM_C1) * (2 * cov + SSIM_C2)
     den = (mu_a**2 + mu_b**2 + SSIM_C1) * (var_a + var_b + SSIM_C2)
-    return num / den
+    return (num / den).float()
 
 
-def ssim_per_sample(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """SSIM of each sample (OpenFWI convention), shape ``(N,)``."""
-    m = ssim_map(pred, true)
+def ssim_per_sample(
+    pred: torch.Tensor, true: torch.Tensor, *, padding: str = "zeros"
+) -> torch.Tensor:
+    """SSIM of each sample (OpenFWI convention unless ``padding`` says otherwise), ``(N,)``."""
+    m = ssim_map(pred, true, padding=padding)
     return m.flatten(1).mean(1)
 
 
-def ssim(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """SSIM averaged over all pixels and samples (OpenFWI convention)."""
-    return ssim_map(pred, true).mean()
+def ssim(pred: torch.Tensor, true: torch.Tensor, *, padding: str = "zeros") -> torch.Tensor:
+    """SSIM averaged over all pixels and samples (OpenFWI convention: ``padding="zeros"``)."""
+    return ssim_map(pred, true, padding=padding).mean()
 
 
 class MetricAccumulator:
