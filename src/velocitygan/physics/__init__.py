@@ -1,0 +1,117 @@
+"""Seismic forward modelling: velocity maps (m/s) -> OpenFWI-style shot gathers.
+
+Two interchangeable backends produce the same data (within ~0.2 % relative L2):
+
+* ``"deepwave"`` (default when the deepwave package is installed): fast C/CUDA propagator with a
+  PML; its output is negated and advanced one sample to match OpenFWI's convention.
+* ``"torch"``: OpenFWI's own finite-difference recipe (120-cell damping sponge) in plain PyTorch,
+  all models and shots in one tensor; differentiable, runs on CPU and CUDA.
+
+Convention (identical to the data published by OpenFWI): output ``(N, shots, nt, receivers)``
+float32 raw pressure, sample ``t`` at time ``t * dt``; a 15 Hz Ricker whose peak is at sample 73
+(73 ms) is injected as ``p[src] += (v[src] dt)^2 w(t)``, so the direct wave at offset ``r`` peaks
+near ``73 ms + r / v`` (a few ms later in 2-D) with POSITIVE polarity, and the largest positive
+amplitudes (~+50) exceed the largest negative ones (~-27).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+import torch
+
+from velocitygan.errors import ConfigError
+from velocitygan.physics.acquisition import (
+    CFL_LIMIT,
+    MAX_VELOCITY_MPS,
+    Acquisition,
+    as_velocity_tensor,
+    check_velocity,
+    ricker,
+)
+from velocitygan.physics.torch_backend import simulate_torch, sponge_damping
+
+__all__ = [
+    "Acquisition",
+    "CFL_LIMIT",
+    "MAX_VELOCITY_MPS",
+    "BACKENDS",
+    "as_velocity_tensor",
+    "check_velocity",
+    "default_backend",
+    "forward_model",
+    "ricker",
+    "simulate_torch",
+    "sponge_damping",
+]
+
+BACKENDS = ("deepwave", "torch")
+
+
+def default_backend() -> str:
+    """``"deepwave"`` if the deepwave package is importable, else ``"torch"``."""
+    return "deepwave" if importlib.util.find_spec("deepwave") is not None else "torch"
+
+
+def _wavelet(source_wavelet: Any, acq: Acquisition, device: torch.device) -> torch.Tensor:
+    if source_wavelet is None:
+        return torch.from_numpy(ricker(acq.peak_freq_hz, acq.dt_s, acq.nt)).to(device)
+    w = torch.as_tensor(source_wavelet, dtype=torch.float32).reshape(-1)
+    if w.numel() > acq.nt or not bool(torch.isfinite(w).all()):
+        raise ConfigError(
+            f"source_wavelet must hold at most nt={acq.nt} finite samples, got {w.numel()}"
+        )
+    return torch.cat([w, w.new_zeros(acq.nt - w.numel())]).to(device)
+
+
+def forward_model(
+    velocity_mps: Any,
+    acquisition: Acquisition | None = None,
+    *,
+    backend: str = "auto",
+    device: str | torch.device | None = None,
+    source_wavelet: Any = None,
+    compile_mode: str | None = None,
+) -> torch.Tensor:
+    """Simulate OpenFWI-style seismic data for a batch of velocity maps.
+
+    Args:
+        velocity_mps: Velocity in m/s, ``(nz,nx)``, ``(N,nz,nx)`` or ``(N,1,nz,nx)``, numpy or
+            torch. A tensor with ``requires_grad`` yields a differentiable output.
+        acquisition: Geometry and discretisation (default: OpenFWI's).
+        backend: ``"auto"`` (:func:`default_backend`), ``"deepwave"`` or ``"torch"``.
+        device: Where to simulate; default: the input tensor's device (CPU for numpy).
+        source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
+        compile_mode: torch backend only: a ``torch.compile`` mode for the time stepping.
+
+    Returns:
+        float32 tensor ``(N, n_shots, nt, n_receivers)`` on ``device``, OpenFWI's polarity and
+        timing (see the module docstring).
+
+    Raises:
+        VelocityGANError: bad shape, NaN/Inf, velocity outside (0, 10000) m/s or unstable for
+            ``dt_s``/``dx_m``, unknown backend — before any simulation starts.
+    """
+    acq = acquisition or Acquisition()
+    name = default_backend() if backend == "auto" else backend
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown physics backend {backend!r}; choose auto, deepwave or torch")
+    v = check_velocity(velocity_mps, acq)
+    dev = torch.device(device) if device is not None else v.device
+    v = v.to(dev)
+    wavelet = _wavelet(source_wavelet, acq, dev)
+    grad = torch.is_grad_enabled() and v.requires_grad
+    with torch.set_grad_enabled(grad):
+        if name == "deepwave":
+            from velocitygan.physics.deepwave_backend import simulate_deepwave
+
+            out = simulate_deepwave(v, acq, wavelet)
+        else:
+            out = simulate_torch(v, acq, wavelet, compile_mode=compile_mode)
+    return out.contiguous()
+
+
+def _as_numpy(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().numpy()

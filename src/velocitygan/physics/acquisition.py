@@ -1,0 +1,213 @@
+"""Acquisition geometry, source wavelet and input checks shared by both physics backends.
+
+Everything here is cheap: it runs before any simulation so that bad input fails in milliseconds
+with a one-line :class:`~velocitygan.errors.VelocityGANError`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from velocitygan.errors import ConfigError, DataError
+
+__all__ = [
+    "Acquisition",
+    "CFL_LIMIT",
+    "MAX_VELOCITY_MPS",
+    "as_velocity_tensor",
+    "check_velocity",
+    "ricker",
+]
+
+# Stability limit of v*dt/dx for the 2nd-order-in-time, 4th-order-in-space 2-D scheme: the exact
+# von Neumann bound is sqrt(3/8) = 0.612; the sponge's damping term eats a little of the margin.
+CFL_LIMIT = 0.606
+# Anything at or above this is not a seismic velocity in m/s (probably km/s vs m/s confusion or a
+# normalised map); OpenFWI maps lie in 1500-4500 m/s.
+MAX_VELOCITY_MPS = 10000.0
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Survey geometry and discretisation. Defaults reproduce OpenFWI's Vel/Fault/Style data.
+
+    Grid indices are (depth, x) cells of the velocity map; depth index 0 is the surface.
+
+    Attributes:
+        nz: Model cells in depth.
+        nx: Model cells in x.
+        dx_m: Grid spacing in metres (same in z and x).
+        dt_s: Time step = sample interval in seconds.
+        nt: Number of time samples recorded (and simulated).
+        peak_freq_hz: Peak frequency of the Ricker source wavelet in Hz.
+        src_x: Source x cells, one shot per source.
+        src_z: Source depth cell (all shots).
+        rec_x: Receiver x cells.
+        rec_z: Receiver depth cell.
+        pad_cells: Width of the absorbing sponge (torch backend) in cells on each of four sides.
+    """
+
+    nz: int = 70
+    nx: int = 70
+    dx_m: float = 10.0
+    dt_s: float = 0.001
+    nt: int = 1000
+    peak_freq_hz: float = 15.0
+    src_x: tuple[int, ...] = (0, 17, 34, 52, 69)
+    src_z: int = 1
+    rec_x: tuple[int, ...] = tuple(range(70))
+    rec_z: int = 1
+    pad_cells: int = 120
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "src_x", tuple(int(i) for i in self.src_x))
+        object.__setattr__(self, "rec_x", tuple(int(i) for i in self.rec_x))
+        for name in ("nz", "nx", "nt"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"acquisition {name}={getattr(self, name)} must be >= 1")
+        for name in ("dx_m", "dt_s", "peak_freq_hz"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"acquisition {name}={value} must be a positive number")
+        if self.pad_cells < 2:
+            raise ConfigError(f"acquisition pad_cells={self.pad_cells} must be >= 2 (120 = OpenFWI)")
+        if not self.src_x or not self.rec_x:
+            raise ConfigError("acquisition needs at least one source (src_x) and receiver (rec_x)")
+        for name, cells, limit in (
+            ("src_x", self.src_x, self.nx),
+            ("rec_x", self.rec_x, self.nx),
+            ("src_z", (self.src_z,), self.nz),
+            ("rec_z", (self.rec_z,), self.nz),
+        ):
+            bad = [c for c in cells if not 0 <= c < limit]
+            if bad:
+                raise ConfigError(
+                    f"acquisition {name} cell(s) {bad} lie outside the grid 0..{limit - 1}; "
+                    "give cell indices inside the model"
+                )
+        if len(set(self.src_x)) != len(self.src_x):
+            raise ConfigError(f"acquisition src_x={self.src_x} repeats a source position")
+
+    @property
+    def n_shots(self) -> int:
+        """Number of shots (one source each)."""
+        return len(self.src_x)
+
+    @property
+    def n_receivers(self) -> int:
+        """Number of receivers per shot."""
+        return len(self.rec_x)
+
+    @property
+    def max_stable_velocity_mps(self) -> float:
+        """Largest velocity in m/s that the explicit time step ``dt_s`` can propagate stably."""
+        return CFL_LIMIT * self.dx_m / self.dt_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        d = asdict(self)
+        d["src_x"] = list(self.src_x)
+        d["rec_x"] = list(self.rec_x)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Acquisition:
+        """Inverse of :meth:`to_dict`; missing keys take OpenFWI defaults, unknown keys fail."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown acquisition key(s) {unknown}; known keys: {sorted(known)}")
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid acquisition {d}: {exc}") from None
+
+
+def ricker(peak_freq_hz: float, dt_s: float, nt: int) -> np.ndarray:
+    """OpenFWI's Ricker wavelet, zero-padded (or cut) to ``nt`` samples.
+
+    Length ``L = 2*floor(2.2/(f*dt)/2) + 1`` (147 samples at 15 Hz, 1 ms), peak at sample
+    ``(L-1)/2`` (73, i.e. 73 ms): ``w(k) = (1 - 2a^2) exp(-a^2)``, ``a = ((L-1)/2 - k) f dt pi``.
+
+    Args:
+        peak_freq_hz: Peak frequency in Hz.
+        dt_s: Sample interval in seconds.
+        nt: Number of samples returned.
+
+    Returns:
+        float32 array ``(nt,)``, unitless (peak value 1).
+    """
+    if peak_freq_hz <= 0 or dt_s <= 0 or nt < 1:
+        raise ConfigError(f"ricker needs positive peak_freq_hz, dt_s, nt; got {peak_freq_hz}, {dt_s}, {nt}")
+    length = 2 * math.floor(2.2 / (peak_freq_hz * dt_s) / 2) + 1
+    centre = (length - 1) // 2
+    a = (centre - np.arange(length, dtype=np.float64)) * peak_freq_hz * dt_s * np.pi
+    w = (1.0 - 2.0 * a**2) * np.exp(-(a**2))
+    out = np.zeros(nt, dtype=np.float64)
+    out[: min(nt, length)] = w[:nt]
+    return out.astype(np.float32)
+
+
+def as_velocity_tensor(velocity_mps: Any, acquisition: Acquisition) -> torch.Tensor:
+    """Convert ``(nz,nx)``, ``(N,nz,nx)`` or ``(N,1,nz,nx)`` numpy/torch input to ``(N,nz,nx)``.
+
+    Keeps the autograd graph of tensor input (only dtype is changed to float32).
+    """
+    if isinstance(velocity_mps, np.ndarray) or not isinstance(velocity_mps, torch.Tensor):
+        arr = np.asarray(velocity_mps)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise DataError(f"velocity must be a numeric array in m/s, got dtype {arr.dtype}")
+        v = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    else:
+        v = velocity_mps if velocity_mps.dtype == torch.float32 else velocity_mps.float()
+    grid = (acquisition.nz, acquisition.nx)
+    shape = tuple(v.shape)
+    if v.ndim == 4 and shape[1] == 1:
+        v = v[:, 0]
+    elif v.ndim == 2:
+        v = v[None]
+    if v.ndim != 3 or tuple(v.shape[1:]) != grid or v.shape[0] == 0:
+        raise DataError(
+            f"velocity has shape {shape}; expected {grid}, (N, {grid[0]}, {grid[1]}) or "
+            f"(N, 1, {grid[0]}, {grid[1]}) in m/s (or set Acquisition nz/nx to match)"
+        )
+    return v
+
+
+def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) -> torch.Tensor:
+    """Validate a velocity model batch; return it as a float32 ``(N, nz, nx)`` tensor.
+
+    Fails with a one-line :class:`~velocitygan.errors.DataError` (a ``VelocityGANError``) for a
+    wrong shape, NaN/Inf, velocities outside (0, 10000) m/s, or a velocity too fast for the time
+    step (``v*dt/dx`` must stay below 0.606 for the 4th-order 2-D scheme).
+
+    Args:
+        velocity_mps: Velocity in m/s, ``(nz,nx)``, ``(N,nz,nx)`` or ``(N,1,nz,nx)``.
+        acquisition: Geometry and discretisation (default: OpenFWI).
+    """
+    acq = acquisition or Acquisition()
+    v = as_velocity_tensor(velocity_mps, acq)
+    with torch.no_grad():
+        finite = torch.isfinite(v)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            raise DataError(f"velocity contains {bad} NaN/Inf value(s); fix or drop those models")
+        v_min, v_max = float(v.min()), float(v.max())
+    if v_min <= 0 or v_max >= MAX_VELOCITY_MPS:
+        raise DataError(
+            f"velocity range [{v_min:g}, {v_max:g}] m/s is outside (0, {MAX_VELOCITY_MPS:g}) m/s; "
+            "give velocities in m/s (not km/s, not normalised)"
+        )
+    if v_max > acq.max_stable_velocity_mps:
+        courant = v_max * acq.dt_s / acq.dx_m
+        raise DataError(
+            f"velocity {v_max:g} m/s is unstable with dt_s={acq.dt_s:g}, dx_m={acq.dx_m:g} "
+            f"(v*dt/dx={courant:.3f} > {CFL_LIMIT}); lower dt_s or keep v <= "
+            f"{acq.max_stable_velocity_mps:.0f} m/s"
+        )
+    return v

@@ -1,0 +1,233 @@
+"""Physics tests: both backends against an independent numpy implementation of OpenFWI's recipe,
+against each other, against analytic direct-wave arrival times, and gradient checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from velocitygan.errors import VelocityGANError
+from velocitygan.physics import Acquisition, check_velocity, default_backend, forward_model, ricker
+
+HAS_DEEPWAVE = default_backend() == "deepwave"
+BACKENDS = ["torch"] + (["deepwave"] if HAS_DEEPWAVE else [])
+# Reduced problem: one shot and 350 samples keep every test fast; the grid, spacing, pad, wavelet
+# and stencil are OpenFWI's own.
+SMALL = Acquisition(nt=350, src_x=(17,))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # the CPU is shared; deepwave is fastest single-threaded anyway
+    yield
+    torch.set_num_threads(old)
+
+
+def layered_model() -> np.ndarray:
+    v = np.full((70, 70), 1800.0, np.float32)
+    v[20:] = 2600.0
+    v[38:] = 3400.0
+    v[55:] = 4300.0
+    return v
+
+
+def faulted_model() -> np.ndarray:
+    z, x = np.mgrid[0:70, 0:70]
+    throw = np.where(x > 0.6 * z + 20, 12, 0)  # dipping fault, 12-cell throw
+    zz = z - throw
+    v = np.select([zz < 15, zz < 30, zz < 48], [1600.0, 2400.0, 3100.0], 4000.0)
+    return v.astype(np.float32)
+
+
+def reference_recipe(v: np.ndarray, acq: Acquisition) -> np.ndarray:
+    """Independent float64 numpy transcription of the recipe (periodic shifts as in FD2.8)."""
+    nbc, dx, dt = acq.pad_cells, acq.dx_m, acq.dt_s
+    vp = np.pad(v.astype(np.float64), nbc, mode="edge")
+    nzbc, nxbc = vp.shape
+    a = (nbc - 1) * dx
+    kappa = 3.0 * vp.min() * np.log(1e7) / (2.0 * a)
+    damp1d = kappa * (np.arange(nbc) * dx / a) ** 2
+    damp = np.zeros_like(vp)
+    damp[:, :nbc] = damp1d[::-1]
+    damp[:, nxbc - nbc :] = damp1d
+    damp[:nbc, nbc : nxbc - nbc] = damp1d[::-1, None]
+    damp[nzbc - nbc :, nbc : nxbc - nbc] = damp1d[:, None]
+    alpha = (vp * dt / dx) ** 2
+    temp1 = 2 - 5 * alpha - damp * dt
+    temp2 = 1 - damp * dt
+    w = ricker(acq.peak_freq_hz, dt, acq.nt).astype(np.float64)
+    out = np.zeros((acq.n_shots, acq.nt, acq.n_receivers))
+    gz, gx = acq.rec_z + nbc, np.array(acq.rec_x) + nbc
+    for s, sx in enumerate(acq.src_x):
+        iz, ix = acq.src_z + nbc, sx + nbc
+        p0 = np.zeros_like(vp)
+        p1 = np.zeros_like(vp)
+        for it in range(acq.nt):
+            r = np.roll
+            lap = 4 / 3 * (r(p1, 1, 0) + r(p1, -1, 0) + r(p1, 1, 1) + r(p1, -1, 1)) - 1 / 12 * (
+                r(p1, 2, 0) + r(p1, -2, 0) + r(p1, 2, 1) + r(p1, -2, 1)
+            )
+            p = temp1 * p1 - temp2 * p0 + alpha * lap
+            p[iz, ix] += (vp[iz, ix] * dt) ** 2 * w[it]
+            out[s, it] = p[gz, gx]
+            p0, p1 = p1, p
+    return out
+
+
+def rel_l2(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def corr(a, b) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+@pytest.fixture(scope="module")
+def references():
+    return {name: reference_recipe(m(), SMALL) for name, m in
+            (("layered", layered_model), ("faulted", faulted_model))}
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    models = np.stack([layered_model(), faulted_model()])
+    return {b: forward_model(models, SMALL, backend=b).numpy() for b in BACKENDS}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("index,name", [(0, "layered"), (1, "faulted")])
+def test_backend_matches_independent_recipe(backend, index, name, references, simulated):
+    ours, ref = simulated[backend][index], references[name]
+    assert ours.shape == ref.shape == (1, SMALL.nt, 70)
+    assert ours.dtype == np.float32
+    err, c = rel_l2(ours, ref), corr(ours, ref)
+    assert err < 0.01, f"{backend}/{name}: relative L2 {err:.4f}"
+    assert c > 0.99, f"{backend}/{name}: correlation {c:.5f}"
+    # polarity fingerprint: the strongest amplitude is positive
+    assert ours.max() > -ours.min() > 0
+
+
+@pytest.mark.skipif(not HAS_DEEPWAVE, reason="deepwave not installed")
+def test_backends_agree(simulated):
+    err = rel_l2(simulated["deepwave"], simulated["torch"])
+    assert err < 0.005, f"deepwave vs torch relative L2 {err:.4f}"
+
+
+def analytic_2d_trace(offset_m: float, v_mps: float, acq: Acquisition) -> np.ndarray:
+    """Ricker convolved with the 2-D Green's function H(t-T)/sqrt(t^2-T^2), T=offset/v."""
+    sub = 20
+    dt = acq.dt_s / sub
+    t = np.arange(acq.nt * sub + 1) * dt
+    travel = offset_m / v_mps
+    # exact integral of the kernel over each fine bin (its singularity is integrable)
+    edges = np.maximum(t, travel) / travel
+    kernel = np.diff(np.arccosh(edges))
+    w = np.interp(t, np.arange(acq.nt) * acq.dt_s, ricker(acq.peak_freq_hz, acq.dt_s, acq.nt))
+    return np.convolve(w, kernel)[: acq.nt * sub : sub]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_direct_wave_arrival_times(backend):
+    v_mps = 2500.0
+    acq = Acquisition(nt=400, src_x=(5,))
+    data = forward_model(np.full((70, 70), v_mps), acq, backend=backend)[0, 0].numpy()
+    for rec in (20, 35, 50, 65):
+        offset_m = (rec - 5) * acq.dx_m
+        t_peak_ms = int(np.argmax(data[:, rec]))
+        expected_ms = int(np.argmax(analytic_2d_trace(offset_m, v_mps, acq)))
+        # the kinematic rule offset/v + 73 ms wavelet delay, plus the 2-D tail's few ms
+        kinematic_ms = 73 + 1000 * offset_m / v_mps
+        assert abs(t_peak_ms - expected_ms) <= 2, (rec, t_peak_ms, expected_ms)
+        assert 0 <= t_peak_ms - kinematic_ms <= 12, (rec, t_peak_ms, kinematic_ms)
+
+
+TINY = Acquisition(nz=16, nx=16, nt=220, src_x=(3,), rec_x=tuple(range(16)), pad_cells=12)
+
+
+def misfit(v: torch.Tensor, backend: str, observed: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((forward_model(v, TINY, backend=backend) - observed) ** 2).sum()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_matches_finite_difference(backend):
+    true = np.full((16, 16), 2000.0, np.float32)
+    true[8:] = 2600.0
+    observed = forward_model(true, TINY, backend=backend).detach()
+    start = torch.tensor(true, dtype=torch.float64)
+    start[8:] = 2450.0
+    direction = torch.zeros(16, 16, dtype=torch.float64)
+    direction[9:13, 4:12] = 1.0  # a patch inside the deep layer (not the slowest cell)
+    v = start.float().requires_grad_(True)
+    j = misfit(v, backend, observed)
+    (grad,) = torch.autograd.grad(j, v)
+    assert torch.isfinite(grad).all() and grad.abs().max() > 0
+    analytic = float((grad.double() * direction).sum())
+    h = 5.0  # m/s
+    with torch.no_grad():
+        j_plus = misfit((start + h * direction).float(), backend, observed).double()
+        j_minus = misfit((start - h * direction).float(), backend, observed).double()
+    numeric = float((j_plus - j_minus) / (2 * h))
+    assert analytic != 0
+    assert math.isclose(analytic, numeric, rel_tol=0.03), (analytic, numeric)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu():
+    models = np.stack([layered_model(), faulted_model()])
+    cpu = forward_model(models, SMALL, backend="torch").numpy()
+    gpu = forward_model(models, SMALL, backend="torch", device="cuda")
+    assert gpu.device.type == "cuda"
+    assert rel_l2(gpu.cpu().numpy(), cpu) < 1e-4
+
+
+def test_input_shapes_and_numpy_torch_equivalence():
+    acq = Acquisition(nz=16, nx=16, nt=30, src_x=(3, 12), rec_x=(0, 5, 15), pad_cells=4)
+    v = np.full((16, 16), 2000.0, np.float32)
+    a = forward_model(v, acq, backend="torch")
+    b = forward_model(torch.tensor(v)[None, None].repeat(3, 1, 1, 1), acq, backend="torch")
+    assert a.shape == (1, 2, 30, 3) and b.shape == (3, 2, 30, 3)
+    assert a.dtype == torch.float32
+    assert torch.allclose(a[0], b[2])
+
+
+@pytest.mark.parametrize(
+    "velocity,match",
+    [
+        (np.full((70, 71), 2000.0), "shape"),
+        (np.full((2, 3, 70, 70), 2000.0), "shape"),
+        (np.full((70, 70), np.nan), "NaN"),
+        (np.full((70, 70), 2.0e4), "outside"),
+        (np.full((70, 70), -5.0), "outside"),
+        (np.full((70, 70), 6500.0), "unstable"),
+    ],
+)
+def test_bad_velocity_fails_fast_with_one_line(velocity, match):
+    with pytest.raises(VelocityGANError, match=match) as info:
+        forward_model(velocity, backend="torch")
+    assert "\n" not in str(info.value)
+
+
+def test_bad_acquisition_and_backend():
+    with pytest.raises(VelocityGANError, match="outside the grid"):
+        Acquisition(rec_x=(0, 70))
+    with pytest.raises(VelocityGANError, match="outside the grid"):
+        Acquisition(src_z=-1)
+    with pytest.raises(VelocityGANError, match="backend"):
+        forward_model(np.full((70, 70), 2000.0), backend="fdtd")
+    with pytest.raises(VelocityGANError, match="unknown"):
+        Acquisition.from_dict({"nt": 10, "dz": 3})
+
+
+def test_acquisition_roundtrip_and_ricker():
+    acq = Acquisition(nt=500, src_x=(1, 2))
+    assert Acquisition.from_dict(acq.to_dict()) == acq
+    assert Acquisition().n_shots == 5 and Acquisition().n_receivers == 70
+    w = ricker(15.0, 0.001, 1000)
+    assert w.shape == (1000,) and int(np.argmax(w)) == 73 and w[73] == pytest.approx(1.0)
+    assert np.all(w[147:] == 0) and w[146] != 0
+    assert check_velocity(np.full((70, 70), 4500.0)).shape == (1, 70, 70)
