@@ -27,7 +27,8 @@ from . import __version__
 from .errors import VelocityGANError
 from .io import atomic_path
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_generator_weights",
+           "load_generator"]
 
 CHECKPOINT_FORMAT = "velocitygan-checkpoint"
 
@@ -55,3 +56,46 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise VelocityGANError(f"{path}: not a velocitygan checkpoint")
     return ckpt
+
+
+def load_generator_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Generator ``state_dict`` and its ``InversionNet`` keyword config from a checkpoint.
+
+    The one entry point for ``train --init-from`` and :func:`load_generator`; other checkpoint
+    formats (e.g. the reference code's) are recognised in :func:`_generator_parts`.
+    """
+    state, config, _ = _generator_parts(path)
+    return state, config
+
+
+def _generator_parts(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict]:
+    """``(state_dict, generator config, checkpoint dict)`` of a generator checkpoint."""
+    ckpt = load_checkpoint(path)
+    model = ckpt.get("model")
+    if not isinstance(model, dict) or "generator" not in ckpt or "generator" not in model:
+        raise VelocityGANError(f"{path}: checkpoint holds no generator weights")
+    return ckpt["generator"], dict(model["generator"]), ckpt
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the generator of a checkpoint, in eval mode on ``device``.
+
+    Returns:
+        ``(model, spec_or_None, ckpt)``: the :class:`~velocitygan.models.InversionNet`, the
+        :class:`~velocitygan.data.DatasetSpec` it was trained with (None if not recorded) and
+        the raw checkpoint dict.
+    """
+    from .data import DatasetSpec
+    from .models import build_generator
+
+    state, config, ckpt = _generator_parts(path)
+    model = build_generator(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()[:200]
+        msg = f"{path}: weights do not fit its generator config ({first})"
+        raise VelocityGANError(msg) from None
+    spec = ckpt.get("dataset")
+    spec = DatasetSpec.from_dict(spec, source=str(path)) if isinstance(spec, dict) else None
+    return model.to(device).eval(), spec, ckpt

@@ -1,0 +1,244 @@
+"""Training configuration: one flat dataclass, reference defaults, TOML load/merge/dump.
+
+Precedence (lowest first): model defaults < ``--config FILE.toml`` < command-line flags.
+The TOML file may put keys at the top level or inside the section tables that
+:func:`dump_toml` writes (``[run]``, ``[data]``, ``[model]``, ``[optim]``, ``[loss]``,
+``[speed]``); an unknown key or section is an error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["TrainConfig", "model_defaults", "load_toml_config", "resolve_config", "dump_toml"]
+
+MODELS = ("velocitygan", "inversionnet")
+TRISTATE = ("auto", "true", "false")
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model": MODELS,
+    "device": ("auto", "cpu", "cuda"),
+    "channels_last": TRISTATE,
+    "bf16": TRISTATE,
+    "compile": TRISTATE,
+    "nan_policy": ("stop", "skip"),
+    "freeze": ("none", "encoder", "decoder"),
+    "critic_norm": ("batch", "none", "layer", "instance"),
+    "progress": ("auto", "bar", "log", "off"),
+}
+
+
+def _f(section: str, default: Any, doc: str) -> Any:
+    kw = {"default_factory": lambda: list(default)} if isinstance(default, list) else {
+        "default": default}
+    return field(metadata={"section": section, "doc": doc}, **kw)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (reference defaults of VelocityGAN, facts section 5).
+
+    ``batch_size`` is the GLOBAL batch: under ``torchrun`` each of K processes gets
+    ``batch_size / K`` samples, so results do not depend on the number of processes.
+    """
+
+    # [run]
+    model: str = _f("run", "velocitygan", "velocitygan (generator + WGAN-GP critic), inversionnet")
+    out: str = _f("run", "", "run folder (config.toml, metrics.csv, best.pt, last.pt)")
+    seed: int = _f("run", 0, "seeds model init, data order per epoch and GP factors per step")
+    device: str = _f("run", "auto", "auto (cuda if available), cpu or cuda")
+    epochs: int = _f("run", 500, "passes over the training split")
+    max_steps: int = _f("run", 0, "stop after this many iterations in total (0 = no limit)")
+    checkpoint_every_steps: int = _f("run", 0, "also write last.pt every K iterations (0 = off)")
+    log_every_steps: int = _f("run", 50, "plain log line / TensorBoard scalars every K iterations")
+    val_every_epochs: int = _f("run", 1, "validate every K epochs (and after the last)")
+    nan_policy: str = _f("run", "stop", "stop on NaN/Inf loss, or skip (and count) the batch")
+    tensorboard: bool = _f("run", True, "TensorBoard event files (when installed)")
+    progress: str = _f("run", "auto", "auto: bar on a terminal, log lines otherwise; bar, log, off")
+    # [data]
+    train: str = _f("data", "", "training split file (DATA<TAB>LABEL lines)")
+    val: str = _f("data", "", "validation split file")
+    dataset: str = _f("data", "flatvel-a", "benchmark name, dataset.json, FILE.toml#NAME")
+    train_limit: int = _f("data", 0, "use only the first N training samples (0 = all)")
+    val_limit: int = _f("data", 0, "use only the first N validation samples (0 = all)")
+    batch_size: int = _f("data", 64, "global training batch (split across processes)")
+    val_batch_size: int = _f("data", 0, "validation batch (0 = batch_size)")
+    workers: int = _f("data", 2, "DataLoader worker processes per training process")
+    preload: bool = _f("data", False, "read the splits into RAM once (fast epochs, needs memory)")
+    augment_noise_snr_db: float = _f("data", math.inf, "add noise at this SNR in dB (inf = off)")
+    augment_trace_dropout: float = _f("data", 0.0, "fraction of receiver traces zeroed (0 = off)")
+    augment_flip: bool = _f("data", False, "random left-right flip of data and label")
+    augment_prob: float = _f("data", 0.5, "chance per sample of noise, and of trace dropout")
+    # [model]
+    width: float = _f("model", 1.0, "generator (InversionNet) channel multiplier")
+    critic_width: float = _f("model", 1.0, "critic channel multiplier")
+    critic_norm: str = _f("model", "batch", "critic normalisation: batch (reference), none, layer, "
+                          "instance")
+    sync_batchnorm: bool = _f("model", False, "SyncBatchNorm in the generator under DDP")
+    init_from: str = _f("model", "", "start the generator from this checkpoint (fine-tuning)")
+    freeze: str = _f("model", "none", "keep this generator part fixed: none, encoder, decoder")
+    # [optim]
+    lr: float = _f("optim", 1e-4, "generator AdamW learning rate")
+    betas: list = _f("optim", [0.0, 0.9], "generator AdamW betas")
+    weight_decay: float = _f("optim", 1e-4, "generator AdamW weight decay")
+    unfrozen_lr: float = _f("optim", 0.0, "lr of the unfrozen generator part when freeze != none "
+                            "(0 = lr)")
+    critic_lr: float = _f("optim", 1e-4, "critic AdamW learning rate")
+    critic_betas: list = _f("optim", [0.0, 0.9], "critic AdamW betas")
+    critic_weight_decay: float = _f("optim", 1e-4, "critic AdamW weight decay")
+    # [loss]
+    l1_weight: float = _f("loss", 100.0, "weight of the L1 content loss (normalised units)")
+    l2_weight: float = _f("loss", 100.0, "weight of the MSE content loss")
+    adv_weight: float = _f("loss", 1.0, "weight of the adversarial term -mean D(G(x))")
+    gp_weight: float = _f("loss", 10.0, "weight of the WGAN-GP gradient penalty")
+    n_critic: int = _f("loss", 5, "generator steps every n_critic-th iteration")
+    # [speed]
+    channels_last: str = _f("speed", "auto", "channels_last memory format: auto, true, false")
+    bf16: str = _f("speed", "auto", "bfloat16 autocast: auto, true, false")
+    compile: str = _f("speed", "auto", "torch.compile the generator forward: auto, true, false")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (TOML/JSON/checkpoint friendly)."""
+        return dataclasses.asdict(self)
+
+
+def model_defaults(model: str) -> dict[str, Any]:
+    """Reference defaults that differ between the two models (facts section 5)."""
+    if model == "inversionnet":
+        return {"model": model, "epochs": 120, "batch_size": 256, "betas": [0.9, 0.999],
+                "l1_weight": 1.0, "l2_weight": 0.0, "adv_weight": 0.0}
+    return {"model": "velocitygan"}
+
+
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+SECTIONS = sorted({f.metadata["section"] for f in FIELDS.values()})
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Check and convert one value to the field's type; raise ConfigError naming the key."""
+    if key not in FIELDS:
+        raise ConfigError(f"{source}: unknown setting {key!r} (see configs/openfwi.toml)")
+    default = TrainConfig.__dataclass_fields__[key]
+    want = type(default.default) if default.default_factory is dataclasses.MISSING else list
+    bad = ConfigError(f"{source}: {key} = {value!r} should be a {want.__name__}")
+    if key in CHOICES and isinstance(value, bool):
+        value = "true" if value else "false"
+    if want is bool:
+        if not isinstance(value, bool):
+            raise bad
+    elif want is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+    elif want is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        value = float(value)
+    elif want is list:
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ConfigError(f"{source}: {key} = {value!r} should be a list of two numbers")
+        value = [float(v) for v in value]
+    elif want is str:
+        if not isinstance(value, str):
+            raise bad
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"{source}: {key} = {value!r}; choose one of {', '.join(CHOICES[key])}")
+    return value
+
+
+def load_toml_config(path: str | Path) -> dict[str, Any]:
+    """Read a training TOML file into a flat, checked dict of settings."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            if key not in SECTIONS:
+                raise ConfigError(f"{path}: unknown section [{key}] (use {', '.join(SECTIONS)})")
+            for k, v in value.items():
+                flat[k] = _coerce(k, v, f"{path} [{key}]")
+        else:
+            flat[key] = _coerce(key, value, str(path))
+    return flat
+
+
+def check_overrides(overrides: dict[str, Any], source: str = "flag") -> dict[str, Any]:
+    """Check a dict of settings (e.g. from flags); ``None`` values are dropped."""
+    return {k: _coerce(k, v, source) for k, v in overrides.items() if v is not None}
+
+
+def resolve_config(
+    *, file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Merge defaults < ``base`` (e.g. a resumed run's config) < TOML ``file`` < ``overrides``.
+
+    The model named by the highest-precedence layer picks the model-specific defaults.
+    """
+    layers = [check_overrides(base or {}, "saved config")]
+    if file is not None:
+        layers.append(load_toml_config(file))
+    layers.append(check_overrides(overrides or {}))
+    model = next((lay["model"] for lay in reversed(layers) if "model" in lay), "velocitygan")
+    merged = model_defaults(model)
+    for layer in layers:
+        merged.update(layer)
+    merged["model"] = model
+    cfg = TrainConfig(**merged)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: TrainConfig) -> None:
+    positive = ("epochs", "batch_size", "n_critic", "val_every_epochs", "log_every_steps")
+    for key in positive:
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key} = {getattr(cfg, key)} must be >= 1")
+    for key in ("max_steps", "checkpoint_every_steps", "train_limit", "val_limit",
+                "val_batch_size", "workers"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key} = {getattr(cfg, key)} must be >= 0")
+    for key in ("lr", "critic_lr", "width", "critic_width"):
+        if not getattr(cfg, key) > 0:
+            raise ConfigError(f"{key} = {getattr(cfg, key)} must be > 0")
+    if not 0.0 <= cfg.augment_prob <= 1.0:
+        raise ConfigError(f"augment_prob = {cfg.augment_prob} must be in [0, 1]")
+    if not 0.0 <= cfg.augment_trace_dropout < 1.0:
+        raise ConfigError(f"augment_trace_dropout = {cfg.augment_trace_dropout} must be in [0, 1)")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return "nan" if math.isnan(value) else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def dump_toml(cfg: TrainConfig, *, header: str = "") -> str:
+    """The configuration as TOML text, one ``[section]`` per concern, a comment per key."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    for section in ("run", "data", "model", "optim", "loss", "speed"):
+        lines += ["", f"[{section}]"]
+        for f in fields(cfg):
+            if f.metadata["section"] == section:
+                lines.append(f"{f.name} = {_toml_value(getattr(cfg, f.name))}"
+                             f"  # {f.metadata['doc']}")
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -1,0 +1,103 @@
+"""Process-group setup for ``torchrun`` (gloo on CPU, nccl on CUDA) and small collectives."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..errors import ConfigError
+
+__all__ = ["DistEnv", "setup_distributed", "teardown_distributed", "allreduce_grads",
+           "allreduce_sum", "broadcast_module"]
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process stands: rank, world size and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def enabled(self) -> bool:
+        """True under a multi-process launch."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes logs and checkpoints."""
+        return self.rank == 0
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> ``cuda:LOCAL_RANK`` when available, else ``cpu``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device = cuda but no CUDA device is available; use --device cpu")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def setup_distributed(device_name: str) -> DistEnv:
+    """Join the process group that ``torchrun`` describes in the environment, if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_name, local_rank)
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    if dist.is_initialized():
+        world, rank = dist.get_world_size(), dist.get_rank()
+    return DistEnv(rank=rank, world_size=world, local_rank=local_rank, device=device)
+
+
+def teardown_distributed() -> None:
+    """Leave the process group (no-op when not distributed)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def allreduce_grads(params: Iterable[nn.Parameter], world_size: int) -> None:
+    """Average ``.grad`` of ``params`` over all processes, in one flat buffer."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if world_size <= 1 or not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset:offset + n].view_as(g))
+        offset += n
+
+
+def allreduce_sum(values: list[float], env: DistEnv) -> list[float]:
+    """Sum a list of numbers over all processes (float64)."""
+    if not env.enabled:
+        return list(values)
+    device = env.device if env.device.type == "cuda" else torch.device("cpu")
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def broadcast_module(module: nn.Module, env: DistEnv) -> None:
+    """Copy rank 0's parameters and buffers to every process."""
+    if not env.enabled:
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)

@@ -1,0 +1,88 @@
+"""Losses: the content loss of both models and the WGAN-GP critic/generator terms.
+
+All losses work on normalised velocities ([-1, 1]); they are computed in float32 even when
+the networks run under bfloat16 autocast.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["content_loss", "generator_loss", "critic_loss", "gradient_penalty",
+           "interpolation_factors"]
+
+
+def content_loss(
+    pred: torch.Tensor, target: torch.Tensor, *, l1_weight: float, l2_weight: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``l1_weight * L1 + l2_weight * MSE`` (means over all pixels, normalised units)."""
+    pred = pred.float()
+    l1 = F.l1_loss(pred, target)
+    l2 = F.mse_loss(pred, target)
+    return l1_weight * l1 + l2_weight * l2, {"l1": l1.detach(), "l2": l2.detach()}
+
+
+def generator_loss(
+    pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None, *,
+    l1_weight: float, l2_weight: float, adv_weight: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Content loss plus ``adv_weight * (-mean D(G(x)))`` when a critic is given.
+
+    Returns the total loss and detached parts (``l1``, ``l2``, ``adv``, ``g_loss``).
+    """
+    loss, parts = content_loss(pred, target, l1_weight=l1_weight, l2_weight=l2_weight)
+    if critic is not None and adv_weight != 0.0:
+        adv = -critic(pred).float().mean()
+        loss = loss + adv_weight * adv
+        parts["adv"] = adv.detach()
+    parts["g_loss"] = loss.detach()
+    return loss, parts
+
+
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor
+) -> torch.Tensor:
+    """WGAN-GP penalty ``mean((||grad_x D(x_hat)||_2 - 1)^2)``, ``x_hat = a real + (1-a) fake``.
+
+    ``alpha`` holds one interpolation factor per sample, shape ``(N,)``. The gradient is taken
+    with ``create_graph=True`` so the penalty itself back-propagates into the critic.
+    """
+    a = alpha.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
+    x_hat = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
+    score = critic(x_hat).float()
+    (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+    return ((grad.float().flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def critic_loss(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor, *,
+    gp_weight: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``-mean D(real) + mean D(fake) + gp_weight * GP`` (Wasserstein critic with penalty).
+
+    Real, fake and interpolated batches go through three separate forwards, as in the
+    reference (with a BatchNorm critic, one concatenated forward would change the statistics).
+    """
+    d_real = critic(real).float().mean()
+    d_fake = critic(fake.detach()).float().mean()
+    gp = gradient_penalty(critic, real, fake, alpha) if gp_weight else torch.zeros(())
+    loss = d_fake - d_real + gp_weight * gp
+    return loss, {"d_loss": loss.detach(), "wasserstein": (d_real - d_fake).detach(),
+                  "gp": gp.detach()}
+
+
+def interpolation_factors(
+    seed: int, step: int, *, rank: int, world_size: int, local_batch: int
+) -> torch.Tensor:
+    """Per-sample GP factors ``a ~ U(0, 1)`` for iteration ``step`` of this process, shape (B,).
+
+    They are drawn for the whole global batch from a generator seeded by ``(seed, step)`` and
+    sliced the way the sampler shards samples (rank r holds global positions r, r+K, ...), so
+    a run with K processes uses exactly the factors of a one-process run, and a resumed run
+    those of an uninterrupted one, without saving any generator state.
+    """
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    full = torch.rand(local_batch * world_size, generator=g)
+    return full.view(local_batch, world_size)[:, rank].contiguous()

@@ -1,0 +1,237 @@
+"""The training loop shared by both models: InversionNet is the generator with a content
+loss; VelocityGAN adds the WGAN-GP critic (critic every iteration, generator every
+``n_critic``-th iteration on that iteration's batch)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+
+from ..checkpoint import save_checkpoint
+from ..errors import VelocityGANError
+from ..io import atomic_path
+from ..metrics import MetricAccumulator
+from .distributed import allreduce_grads, allreduce_sum
+from .gan import critic_loss, generator_loss, interpolation_factors
+from .loaders import batches_per_epoch, train_loader
+from .runlog import RunLog
+from .speed import autocast
+from .state import TrainState, checkpoint_state, set_train_mode
+
+__all__ = ["NonFiniteLossError", "train_step", "train_one_epoch", "validate", "save_last",
+           "StopFlag"]
+
+
+class NonFiniteLossError(VelocityGANError):
+    """A loss became NaN or Inf and ``nan_policy = "stop"``."""
+
+
+class StopFlag:
+    """Ctrl-C (SIGINT) sets a flag; the loop saves ``last.pt`` at the next step and exits.
+
+    A second Ctrl-C interrupts at once (the default handler is back after the first).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._old)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _any_rank(flag: bool, ts: TrainState) -> bool:
+    """True if ``flag`` holds on any process (one tiny all-reduce under DDP)."""
+    if not ts.env.enabled:
+        return flag
+    t = torch.tensor([float(flag)], device=ts.env.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _finite_or_skip(loss: torch.Tensor, name: str, ts: TrainState) -> bool:
+    """False (skip the batch) or raise when ``loss`` is not finite on some process."""
+    if not _any_rank(not bool(torch.isfinite(loss.detach())), ts):
+        return True
+    if ts.cfg.nan_policy == "skip":
+        return False
+    where = f"epoch {ts.epoch + 1}, iteration {ts.step + 1}"
+    kept = Path(ts.cfg.out) / "last.pt"
+    raise NonFiniteLossError(
+        f"{name} loss became NaN/Inf at {where}; stopped without saving, "
+        f"{kept} holds the last good state" + ("" if kept.exists() else " (none written yet)")
+        + "; lower --lr, check the data, or set nan_policy = \"skip\"")
+
+
+def _to(x: torch.Tensor, ts: TrainState, channels_last: bool) -> torch.Tensor:
+    x = x.to(ts.env.device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def critic_update(ts: TrainState, real: torch.Tensor, fake: torch.Tensor) -> dict | None:
+    """One WGAN-GP critic step; None when the batch is skipped for a non-finite loss.
+
+    DDP and the gradient penalty: the penalty needs a double backward through the critic,
+    and its three forwards (real, fake, interpolates) precede one backward. A DDP-wrapped
+    critic would reduce gradients from hooks at the wrong moments (the reference needed
+    apex for this), so the critic is never wrapped: every process runs the plain module on
+    its shard and the gradients are averaged with one explicit all-reduce before the
+    optimiser step. Mean over K equal shards of the local mean loss = the global mean loss,
+    so this is exactly the one-process gradient (with a norm-free/layer/instance critic; a
+    BatchNorm critic normalises per process, as DDP without SyncBatchNorm would).
+    """
+    cfg, critic = ts.cfg, ts.critic
+    critic.requires_grad_(True)
+    real = _to(real, ts, ts.plan.d_channels_last)
+    fake = fake.contiguous(memory_format=torch.channels_last) if ts.plan.d_channels_last else fake
+    alpha = interpolation_factors(cfg.seed, ts.step, rank=ts.env.rank,
+                                  world_size=ts.env.world_size, local_batch=real.shape[0])
+    with autocast(ts.env.device, ts.plan.d_bf16):
+        loss, parts = critic_loss(critic, real, fake, alpha.to(real.device),
+                                  gp_weight=cfg.gp_weight)
+    if not _finite_or_skip(loss, "critic", ts):
+        return None
+    ts.opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    allreduce_grads(critic.parameters(), ts.env.world_size)
+    ts.opt_d.step()
+    return parts
+
+
+def train_step(ts: TrainState, x: torch.Tensor, y: torch.Tensor) -> dict[str, float] | None:
+    """One iteration on a local batch: critic step (GAN), generator step when it is due.
+
+    Returns the detached loss parts as floats, or None if the batch was skipped.
+    """
+    cfg, plan = ts.cfg, ts.plan
+    gen_turn = ts.critic is None or (ts.step + 1) % cfg.n_critic == 0
+    x = _to(x, ts, plan.g_channels_last)
+    y = y.to(ts.env.device, non_blocking=True)
+    with autocast(ts.env.device, plan.g_bf16), torch.set_grad_enabled(gen_turn):
+        pred = ts.g_forward(x)
+    parts: dict[str, torch.Tensor] = {}
+    if ts.critic is not None:
+        d_parts = critic_update(ts, y, pred.detach().float())
+        if d_parts is None:
+            return None
+        parts |= d_parts
+    if gen_turn:
+        if ts.critic is not None:
+            ts.critic.requires_grad_(False)  # the generator step must not touch the critic
+        with autocast(ts.env.device, plan.g_bf16):
+            loss, g_parts = generator_loss(
+                pred.float(), y, ts.critic, l1_weight=cfg.l1_weight, l2_weight=cfg.l2_weight,
+                adv_weight=cfg.adv_weight if ts.critic is not None else 0.0)
+        if not _finite_or_skip(loss, "generator", ts):
+            return None
+        ts.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        ts.opt_g.step()
+        parts |= g_parts
+    return {k: float(v) for k, v in parts.items()}
+
+
+def save_last(ts: TrainState, run_dir: Path, *, best: bool = False) -> None:
+    """Write ``last.pt`` (main process only); copy it to ``best.pt`` when ``best``."""
+    if not ts.env.is_main:
+        return
+    save_checkpoint(run_dir / "last.pt", checkpoint_state(ts))
+    if best:
+        with atomic_path(run_dir / "best.pt") as tmp:
+            shutil.copyfile(run_dir / "last.pt", tmp)
+
+
+def _add(sums: dict[str, float], parts: dict[str, float]) -> None:
+    for k, v in parts.items():
+        sums[k] = sums.get(k, 0.0) + v
+        sums["n_" + k] = sums.get("n_" + k, 0.0) + 1
+
+
+def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, run_dir: Path,
+                    stop: StopFlag) -> str:
+    """Run the rest of epoch ``ts.epoch``; returns ``done``, ``interrupted`` or ``max_steps``."""
+    cfg = ts.cfg
+    total = batches_per_epoch(ds, cfg, ts.env)
+    loader = train_loader(ds, cfg, ts.env, ts.epoch, ts.batches_done, augment)
+    set_train_mode(ts)
+    log.start_epoch(ts.epoch, cfg.epochs, total, ts.batches_done)
+    t_last, n_last = time.perf_counter(), 0
+    iterator = iter(loader)
+    while True:
+        try:
+            x, y = next(iterator)
+        except StopIteration:
+            return "done"
+        except RuntimeError:  # a DataLoader worker died, usually from the same Ctrl-C
+            if stop.requested:
+                return "interrupted"
+            raise
+        t0 = time.perf_counter()
+        parts = train_step(ts, x, y)
+        ts.step += 1
+        ts.batches_done += 1
+        if parts is None:
+            ts.skipped += 1
+        else:
+            _add(ts.sums, parts)
+        now = time.perf_counter()
+        ts.elapsed_s += now - t0
+        ts.epoch_time_s += now - t0
+        ts.epoch_samples += x.shape[0] * ts.env.world_size
+        n_last += x.shape[0] * ts.env.world_size
+        rate = n_last / max(now - t_last, 1e-9)
+        log.step(ts.step, ts.batches_done, total, rate, parts or {}, cfg.log_every_steps)
+        if ts.step % cfg.log_every_steps == 0:
+            t_last, n_last = now, 0
+        if cfg.checkpoint_every_steps and ts.step % cfg.checkpoint_every_steps == 0:
+            save_last(ts, run_dir)
+        if _any_rank(stop.requested, ts):
+            return "interrupted"
+        if cfg.max_steps and ts.step >= cfg.max_steps:
+            return "done" if ts.batches_done >= total else "max_steps"
+
+
+@torch.no_grad()
+def validate(ts: TrainState, loader: DataLoader) -> dict[str, float]:
+    """Global MAE, RMSE, SSIM (normalised; OpenFWI conventions) and m/s figures."""
+    ts.generator.eval()
+    acc = MetricAccumulator(half_range_mps=(ts.spec.label_max - ts.spec.label_min) / 2)
+    for x, y in loader:
+        with autocast(ts.env.device, ts.plan.g_bf16):
+            pred = ts.generator(_to(x, ts, ts.plan.g_channels_last))
+        acc.update(pred.float().cpu(), y)
+    sums = allreduce_sum([acc.abs_sum, acc.sq_sum, acc.ssim_sum, acc.pixels, acc.samples], ts.env)
+    acc.abs_sum, acc.sq_sum, acc.ssim_sum = sums[:3]
+    acc.pixels, acc.samples = int(sums[3]), int(sums[4])
+    set_train_mode(ts)
+    return acc.compute()
+
+
+def epoch_means(ts: TrainState) -> dict[str, float]:
+    """Mean of each loss part over the epoch in progress (averaged over processes)."""
+    keys = sorted(k for k in ts.sums if not k.startswith("n_"))
+    vals = allreduce_sum([ts.sums[k] for k in keys] + [ts.sums["n_" + k] for k in keys]
+                         + [float(ts.skipped)], ts.env)
+    n = len(keys)
+    means = {k: vals[i] / vals[n + i] if vals[n + i] else math.nan for i, k in enumerate(keys)}
+    means["skipped_batches"] = int(vals[-1])
+    return means

@@ -1,0 +1,139 @@
+"""``train(config)``: one training run from a configuration to a run folder."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from .. import __version__
+from ..checkpoint import load_checkpoint
+from ..data import DatasetSpec, get_dataset
+from ..errors import ConfigError, VelocityGANError
+from ..io import write_text
+from .config import TrainConfig, dump_toml, load_toml_config, resolve_config
+from .distributed import DistEnv, setup_distributed, teardown_distributed
+from .loaders import build_datasets, val_loader
+from .loop import StopFlag, epoch_means, save_last, train_one_epoch, validate
+from .runlog import RunLog
+from .speed import resolve_speed
+from .state import TrainState, build_state, restore_state
+
+__all__ = ["train", "fit"]
+
+
+def _check_resume_spec(ckpt: dict[str, Any], spec: DatasetSpec, source: Path) -> None:
+    saved = ckpt.get("dataset")
+    if not isinstance(saved, dict):
+        return
+    old = DatasetSpec.from_dict(saved, source=str(source))
+    if old != spec:
+        raise ConfigError(f"{source}: run was trained with dataset {old.name!r} "
+                          f"(bounds {old.data_min}..{old.data_max}), not {spec.name!r}; "
+                          "resume with the same --dataset")
+
+
+def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path:
+    """Train VelocityGAN or InversionNet; returns the run folder.
+
+    Args:
+        config: a :class:`TrainConfig` or a dict of settings (defaults fill the rest).
+        resume: continue from ``RUN/last.pt`` (weights, optimisers, RNG, data position).
+
+    Raises:
+        VelocityGANError: bad settings or data, a non-finite loss, or CUDA out of memory.
+        KeyboardInterrupt: after Ctrl-C, once ``last.pt`` is saved.
+    """
+    if isinstance(config, TrainConfig):
+        cfg = config
+    else:
+        saved = Path(str(config.get("out", ""))).expanduser() / "config.toml"
+        base = load_toml_config(saved) if resume and saved.is_file() else None
+        cfg = resolve_config(base=base, overrides=config)
+    if not cfg.out:
+        raise ConfigError("no run folder given; pass --out RUN")
+    run_dir = Path(cfg.out).expanduser()
+    spec = get_dataset(cfg.dataset)
+    last = run_dir / "last.pt"
+    ckpt = None
+    if resume:
+        if not last.is_file():
+            raise ConfigError(f"{last}: nothing to resume; run without --resume")
+        ckpt = load_checkpoint(last)
+        _check_resume_spec(ckpt, spec, last)
+    elif last.exists():
+        raise ConfigError(f"{run_dir} already holds a run (last.pt); pass --resume to continue "
+                          "it or choose another --out")
+    owns_group = not dist.is_initialized()
+    env = setup_distributed(cfg.device)
+    try:
+        fit(cfg, spec, env, run_dir, ckpt)
+    except torch.OutOfMemoryError:
+        raise VelocityGANError(
+            f"{env.device} ran out of memory at batch_size = {cfg.batch_size}; "
+            f"try --batch-size {max(1, cfg.batch_size // 2)} (or a smaller --width)") from None
+    finally:
+        if owns_group:
+            teardown_distributed()
+    return run_dir
+
+
+def _end_epoch(ts: TrainState, vloader, log: RunLog, run_dir: Path, complete: bool) -> dict:
+    """Validate if due, update best, write last.pt/best.pt and the metrics.csv row."""
+    cfg = ts.cfg
+    means = epoch_means(ts)
+    final = not complete or ts.epoch + 1 >= cfg.epochs or ts.step >= (cfg.max_steps or math.inf)
+    val = validate(ts, vloader) if final or (ts.epoch + 1) % cfg.val_every_epochs == 0 else {}
+    row: dict[str, Any] = {
+        "epoch": ts.epoch + 1, "step": ts.step, "time_s": ts.elapsed_s,
+        "samples_per_s": ts.epoch_samples / ts.epoch_time_s if ts.epoch_time_s else 0.0,
+        **means, **{f"val_{k}": v for k, v in val.items() if k != "samples"},
+    }
+    is_best = bool(val) and val["mae"] < ts.best_val_mae
+    row["best"] = int(is_best)
+    if is_best:
+        ts.best_val_mae = val["mae"]
+    if complete:
+        ts.epoch, ts.batches_done = ts.epoch + 1, 0
+        ts.sums, ts.skipped, ts.epoch_time_s, ts.epoch_samples = {}, 0, 0.0, 0
+    save_last(ts, run_dir, best=is_best)
+    log.end_epoch(row)
+    return row
+
+
+def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
+        ckpt: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the epochs of ``cfg`` in this process; returns the last metrics row."""
+    plan = resolve_speed(cfg, env.device)
+    train_ds, val_ds, augment = build_datasets(cfg, spec)
+    ts = build_state(cfg, spec, env, plan)
+    if ckpt is not None:
+        restore_state(ts, ckpt, str(run_dir / "last.pt"))
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / "config.toml", dump_toml(
+            cfg, header=f"velocitygan {__version__}: resolved training configuration\n"
+                        f"resume: velocitygan train --out {run_dir} --resume"))
+    log = RunLog(run_dir if env.is_main else None, progress=cfg.progress,
+                 tensorboard=cfg.tensorboard, resume_epoch=ts.epoch + 1 if ckpt else None)
+    log.info(f"{'resuming' if ckpt else 'training'} {cfg.model} on {len(train_ds)} samples "
+             f"(validation {len(val_ds)}), {env.world_size} process(es) on {env.device}; "
+             f"{plan.describe()}; run folder {run_dir}")
+    vloader = val_loader(val_ds, cfg, env)
+    row: dict[str, Any] = {}
+    with StopFlag() as stop:
+        try:
+            while ts.epoch < cfg.epochs and not (cfg.max_steps and ts.step >= cfg.max_steps):
+                status = train_one_epoch(ts, train_ds, augment, log, run_dir, stop)
+                if status == "interrupted":
+                    save_last(ts, run_dir)
+                    log.info(f"interrupted: state saved to {run_dir / 'last.pt'}; continue with "
+                             f"velocitygan train --out {run_dir} --resume")
+                    raise KeyboardInterrupt
+                row = _end_epoch(ts, vloader, log, run_dir, complete=status == "done")
+        finally:
+            log.close()
+    return row

@@ -1,0 +1,175 @@
+"""Networks, optimisers and run position of a training run; checkpoint dump and restore."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..checkpoint import load_generator_weights
+from ..data import DatasetSpec
+from ..errors import ConfigError
+from ..models import Discriminator, InversionNet
+from .config import TrainConfig
+from .distributed import DistEnv, broadcast_module
+from .speed import SpeedPlan
+
+__all__ = ["TrainState", "build_state", "checkpoint_state", "restore_state", "set_train_mode"]
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during training (and goes into ``last.pt``)."""
+
+    cfg: TrainConfig
+    env: DistEnv
+    plan: SpeedPlan
+    spec: DatasetSpec
+    generator: nn.Module  # the plain module: checkpoints, validation
+    g_forward: nn.Module  # what the training forward calls: DDP-wrapped and/or compiled
+    critic: nn.Module | None  # never DDP-wrapped: see loop.critic_update
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    frozen: nn.Module | None = None
+    epoch: int = 0  # epoch in progress (0-based)
+    step: int = 0  # iterations done in total (one batch = one iteration)
+    batches_done: int = 0  # iterations done in the epoch in progress
+    best_val_mae: float = math.inf
+    elapsed_s: float = 0.0  # training wall time over all sessions
+    sums: dict[str, float] = field(default_factory=dict)  # loss sums of the epoch in progress
+    skipped: int = 0  # batches skipped for a non-finite loss in the epoch in progress
+    epoch_time_s: float = 0.0  # step time spent in the epoch in progress
+    epoch_samples: int = 0  # samples (all processes) trained on in the epoch in progress
+
+
+def _fmt(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def _init_from(generator: InversionNet, path: str) -> None:
+    state, config = load_generator_weights(path)
+    mismatch = {k: (config.get(k), v) for k, v in generator.config.items() if config.get(k) != v}
+    if mismatch:
+        what = ", ".join(f"{k} {a} (checkpoint) vs {b} (this run)" for k, (a, b) in
+                         mismatch.items())
+        raise ConfigError(f"{path}: generator does not match this run: {what}; "
+                          "set --width / the dataset to match the checkpoint")
+    generator.load_state_dict(state)
+
+
+def _freeze(generator: InversionNet, part: str) -> nn.Module | None:
+    """Fix ``part`` (encoder/decoder): no gradients, BatchNorm statistics kept (eval mode)."""
+    if part == "none":
+        return None
+    module = getattr(generator, part)
+    module.requires_grad_(False)
+    return module
+
+
+def set_train_mode(ts: TrainState) -> None:
+    """Training mode for the networks, but the frozen part stays in eval mode (fixed stats)."""
+    ts.generator.train()
+    if ts.frozen is not None:
+        ts.frozen.eval()
+    if ts.critic is not None:
+        ts.critic.train()
+
+
+def _adamw(params: list, lr: float, betas: list, weight_decay: float) -> torch.optim.AdamW:
+    return torch.optim.AdamW(params, lr=lr, betas=(float(betas[0]), float(betas[1])),
+                             weight_decay=weight_decay)
+
+
+def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPlan) -> TrainState:
+    """Build networks (seeded), optional init/freeze, DDP wrapper and optimisers."""
+    torch.manual_seed(cfg.seed)
+    shots, nt, receivers = spec.seismic_shape
+    generator = InversionNet(width=cfg.width, in_channels=shots, nt=nt, n_receivers=receivers)
+    if cfg.init_from:
+        _init_from(generator, cfg.init_from)
+    frozen = _freeze(generator, cfg.freeze)
+    critic = None
+    if cfg.model == "velocitygan":
+        critic = Discriminator(width=cfg.critic_width, norm=cfg.critic_norm)
+    if env.enabled and cfg.sync_batchnorm:
+        generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+    generator.to(env.device, memory_format=_fmt(plan.g_channels_last))
+    broadcast_module(generator, env)
+    g_forward: nn.Module = generator
+    if env.enabled:
+        ids = [env.device.index] if env.device.type == "cuda" else None
+        g_forward = DistributedDataParallel(generator, device_ids=ids)
+    if plan.compile:
+        g_forward = torch.compile(g_forward)
+    trainable = [p for p in generator.parameters() if p.requires_grad]
+    lr = cfg.unfrozen_lr if (frozen is not None and cfg.unfrozen_lr > 0) else cfg.lr
+    opt_g = _adamw(trainable, lr, cfg.betas, cfg.weight_decay)
+    opt_d = None
+    if critic is not None:
+        critic.to(env.device, memory_format=_fmt(plan.d_channels_last))
+        broadcast_module(critic, env)
+        opt_d = _adamw(list(critic.parameters()), cfg.critic_lr, cfg.critic_betas,
+                       cfg.critic_weight_decay)
+    return TrainState(cfg=cfg, env=env, plan=plan, spec=spec, generator=generator,
+                      g_forward=g_forward, critic=critic, opt_g=opt_g, opt_d=opt_d,
+                      frozen=frozen)
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def checkpoint_state(ts: TrainState) -> dict[str, Any]:
+    """The checkpoint dict (tensors, numbers, strings, lists, dicts only)."""
+    cfg = ts.cfg
+    return {
+        "model": {"kind": cfg.model, "generator": dict(ts.generator.config),
+                  "discriminator": None if ts.critic is None else dict(ts.critic.config)},
+        "dataset": ts.spec.to_dict(),
+        "generator": ts.generator.state_dict(),
+        "discriminator": None if ts.critic is None else ts.critic.state_dict(),
+        "optimizers": {"generator": ts.opt_g.state_dict()}
+        | ({} if ts.opt_d is None else {"critic": ts.opt_d.state_dict()}),
+        "epoch": ts.epoch, "step": ts.step,
+        "position": {"epoch": ts.epoch, "batches_done": ts.batches_done},
+        "config": cfg.to_dict(),
+        "metrics": {"best_val_mae": ts.best_val_mae, "elapsed_s": ts.elapsed_s,
+                    "epoch_sums": dict(ts.sums), "skipped": ts.skipped,
+                    "epoch_time_s": ts.epoch_time_s, "epoch_samples": ts.epoch_samples},
+        "rng": _rng_state(ts.env.device),
+    }
+
+
+def restore_state(ts: TrainState, ckpt: dict[str, Any], source: str) -> None:
+    """Load weights, optimiser states, position and RNG of a ``last.pt`` into ``ts``."""
+    kind = ckpt.get("model", {}).get("kind")
+    if kind != ts.cfg.model:
+        raise ConfigError(f"{source}: checkpoint is a {kind} run; this run is {ts.cfg.model}")
+    try:
+        ts.generator.load_state_dict(ckpt["generator"])
+        ts.opt_g.load_state_dict(ckpt["optimizers"]["generator"])
+        if ts.critic is not None:
+            ts.critic.load_state_dict(ckpt["discriminator"])
+            ts.opt_d.load_state_dict(ckpt["optimizers"]["critic"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[-1].strip()[:200]
+        raise ConfigError(f"{source}: does not fit this run's networks ({first}); "
+                          "resume with the run's own config.toml") from None
+    pos, metrics = ckpt["position"], ckpt.get("metrics", {})
+    ts.epoch, ts.batches_done, ts.step = int(pos["epoch"]), int(pos["batches_done"]), ckpt["step"]
+    ts.best_val_mae = float(metrics.get("best_val_mae", math.inf))
+    ts.elapsed_s = float(metrics.get("elapsed_s", 0.0))
+    ts.sums = dict(metrics.get("epoch_sums", {}))
+    ts.skipped = int(metrics.get("skipped", 0))
+    ts.epoch_time_s = float(metrics.get("epoch_time_s", 0.0))
+    ts.epoch_samples = int(metrics.get("epoch_samples", 0))
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if "cuda" in ckpt["rng"] and ts.env.device.type == "cuda":
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], ts.env.device)
