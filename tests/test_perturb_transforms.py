@@ -126,9 +126,9 @@ def _pairs(n: int):
 
 def test_train_transform_reproducible_per_epoch_and_physical():
     cfg = {"augment_noise_snr_db": [10, 10], "augment_trace_dropout": 0.1,
-           "augment_flip": True, "augment_prob": 1.0, "seed": 7}
+           "augment_flip": True, "augment_flip_recentre": False, "augment_prob": 1.0, "seed": 7}
     aug = build_train_transform(cfg, spec=SPEC)
-    xs, ys = _pairs(6)
+    xs, ys = _pairs(4)
     out0 = [aug(x, y) for x, y in zip(xs, ys, strict=True)]
     again = [pickle.loads(pickle.dumps(aug))(x, y) for x, y in zip(xs, ys, strict=True)]
     assert all(torch.equal(a[0], b[0]) for a, b in zip(out0, again, strict=True))
@@ -150,7 +150,7 @@ def test_train_transform_reproducible_per_epoch_and_physical():
         keep = ~dead
         snr = measure_snr_db(raw_clean[..., keep], raw_aug[..., keep])
         assert np.all(np.abs(snr - 10) < 0.5)
-    assert 0 < flipped < 6  # a coin per sample
+    assert 0 < flipped < 4  # a coin per sample (seed 7 gives both outcomes)
 
 
 def test_train_transform_prob_zero_only_flips():

@@ -154,7 +154,10 @@ class TrainAugmentation:
         trace_dropout: fraction of receivers zeroed in a sample that gets dropout (0: off).
         flip: mirror half of the samples left-right (:func:`flip_lr`).
         prob: probability that a sample gets noise, and (independently) trace dropout.
-        flip_recentre: passed to :func:`flip_lr` as ``recentre``.
+        flip_recentre: passed to :func:`flip_lr` as ``recentre`` (default True: measured with
+            the forward operator on a curved-layer model, the flipped centre shot then differs
+            from the mirrored model's true shot at column 34 by 5 % relative L2, against 58 %
+            without it; the other four shots are exact either way).
         seed: base seed.
         epoch: current epoch (set by :meth:`set_epoch`).
     """
@@ -164,7 +167,7 @@ class TrainAugmentation:
     trace_dropout: float = 0.0
     flip: bool = False
     prob: float = 0.5
-    flip_recentre: bool = False
+    flip_recentre: bool = True
     seed: int = 0
     epoch: int = 0
 
@@ -224,7 +227,7 @@ def build_train_transform(config: Any, *, spec: DatasetSpec | None = None
     Keys read (a mapping or an object with attributes; missing keys take the default):
     ``augment_noise_snr_db`` (None, dB or ``[low, high]`` dB), ``augment_trace_dropout``
     (0, fraction of receivers), ``augment_flip`` (False), ``augment_prob`` (0.5, chance of noise
-    and of dropout per sample), ``augment_flip_recentre`` (False), ``seed`` (0).
+    and of dropout per sample), ``augment_flip_recentre`` (True), ``seed`` (0).
 
     Args:
         config: the training configuration.
@@ -248,5 +251,5 @@ def build_train_transform(config: Any, *, spec: DatasetSpec | None = None
     return TrainAugmentation(
         spec=spec if spec is not None else DatasetSpec("unused", -1.0, 1.0),
         noise_snr_db=snr, trace_dropout=dropout, flip=flip, prob=prob,
-        flip_recentre=bool(_get(config, "augment_flip_recentre", False)), seed=seed,
+        flip_recentre=bool(_get(config, "augment_flip_recentre", True)), seed=seed,
     )
