@@ -1,0 +1,61 @@
+"""Data consistency: do a velocity model's simulated data match the recorded data?
+
+``data_misfit`` forward-models each velocity map with the same operator that made the data
+(``velocitygan.physics.forward_model``) and returns the relative L2 misfit per sample,
+``||F(v) - d|| / ||d||``: about 0 for the true model (up to the operator's accuracy), near 1
+(or more) for a model the data do not support.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["relative_misfit", "data_misfit"]
+
+
+def relative_misfit(simulated: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Relative L2 misfit per sample ``||s - d|| / ||d||``, shape ``(N,)`` (dimensionless)."""
+    num = (simulated - observed).flatten(1).pow(2).sum(1)
+    den = observed.flatten(1).pow(2).sum(1).clamp_min(1e-30)
+    return (num / den).sqrt()
+
+
+@torch.no_grad()
+def data_misfit(
+    pred_mps,
+    observed_raw,
+    acquisition=None,
+    backend: str = "auto",
+    *,
+    device: str | torch.device | None = None,
+    batch_size: int = 16,
+) -> torch.Tensor:
+    """Relative L2 seismic misfit of each velocity map against raw observed data.
+
+    Args:
+        pred_mps: velocity maps in m/s, ``(N, 1, nz, nx)``, ``(N, nz, nx)`` or ``(nz, nx)``
+            (numpy or torch).
+        observed_raw: raw (not normalised) seismic ``(N, shots, nt, receivers)`` or
+            ``(shots, nt, receivers)``, as recorded with ``acquisition``.
+        acquisition: ``velocitygan.physics.Acquisition``; OpenFWI's by default.
+        backend: forward-operator backend (``"auto"``, ``"deepwave"``, ``"torch"``).
+        device: where to simulate (``None``: the physics default).
+        batch_size: maps simulated per call (bounds memory).
+
+    Returns:
+        float32 CPU tensor ``(N,)`` of ``||F(v) - d|| / ||d||``.
+
+    Raises:
+        DataError: shapes that do not match each other or the acquisition, NaN/Inf.
+    """
+    from . import physics
+    from .fwi.checks import as_observed, as_velocity_batch
+
+    acq = acquisition if acquisition is not None else physics.Acquisition()
+    obs = as_observed(observed_raw, acq)
+    vel = as_velocity_batch(pred_mps, obs.shape[0], acq, "predicted velocity")
+    out = []
+    for i in range(0, obs.shape[0], batch_size):
+        sim = physics.forward_model(vel[i : i + batch_size], acq, backend=backend, device=device)
+        out.append(relative_misfit(sim.float().cpu(), obs[i : i + batch_size]))
+    return torch.cat(out)

@@ -1,0 +1,74 @@
+"""Causal low-pass filters for frequency continuation (multiscale FWI).
+
+Frequency continuation inverts the data band by band, low to high: in each band the observed
+data AND the source wavelet are low-pass filtered with the same filter, so the simulated data
+(a linear function of the wavelet) stay consistent with the filtered observations.
+
+We use a *causal* Butterworth filter applied in the frequency domain: its analog response
+``H(f) = prod_k (-p_k) / (i 2 pi f - p_k)`` (poles ``p_k`` on a circle of radius
+``2 pi f_cut``) is evaluated on the FFT grid of a zero-padded trace. A zero-phase filter would
+smear the wavelet to negative times, which a simulation cannot start from; with a causal filter,
+filtering the recorded (time-truncated) data equals simulating with the filtered wavelet over the
+recording window, up to the filter's decay inside the padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["butterworth_response", "lowpass"]
+
+
+def butterworth_response(
+    n_fft: int, dt_s: float, cutoff_hz: float, *, order: int = 6, device=None
+) -> torch.Tensor:
+    """Complex response of a causal Butterworth low-pass on the ``rfft`` grid.
+
+    Args:
+        n_fft: FFT length in samples.
+        dt_s: sample interval in s.
+        cutoff_hz: -3 dB corner frequency in Hz.
+        order: filter order (roll-off 6 * order dB per octave).
+        device: torch device of the result.
+
+    Returns:
+        complex64 tensor of shape ``(n_fft // 2 + 1,)``.
+    """
+    freqs_hz = torch.fft.rfftfreq(n_fft, d=dt_s, device=device).double()
+    s = 2j * math.pi * freqs_hz
+    wc = 2 * math.pi * cutoff_hz
+    resp = torch.ones_like(s)
+    for k in range(1, order + 1):
+        pole = wc * complex(math.cos(math.pi * (2 * k + order - 1) / (2 * order)),
+                            math.sin(math.pi * (2 * k + order - 1) / (2 * order)))
+        resp = resp * (-pole) / (s - pole)
+    return resp.to(torch.complex64)
+
+
+def lowpass(
+    x: torch.Tensor, dt_s: float, cutoff_hz: float | None, *, dim: int = -1, order: int = 6
+) -> torch.Tensor:
+    """Causally low-pass filter ``x`` along the time axis ``dim``.
+
+    Args:
+        x: real tensor (seismic traces or a wavelet); any shape.
+        dt_s: time sample interval in s.
+        cutoff_hz: corner frequency in Hz; ``None`` or ``<= 0`` returns ``x`` unchanged.
+        dim: the time axis.
+        order: Butterworth order.
+
+    Returns:
+        Filtered tensor, same shape and dtype as ``x`` (differentiable).
+    """
+    if cutoff_hz is None or cutoff_hz <= 0:
+        return x
+    nt = x.shape[dim]
+    n_fft = 2 * nt  # zero padding: the causal impulse response decays well inside nt samples
+    resp = butterworth_response(n_fft, dt_s, cutoff_hz, order=order, device=x.device)
+    shape = [1] * x.dim()
+    shape[dim] = resp.numel()
+    spec = torch.fft.rfft(x.float(), n=n_fft, dim=dim) * resp.reshape(shape)
+    out = torch.fft.irfft(spec, n=n_fft, dim=dim)
+    return out.narrow(dim, 0, nt).to(x.dtype)

@@ -1,0 +1,89 @@
+"""Velocity parameterisation, starting models and regularisation for FWI.
+
+The optimiser works on an unbounded latent ``m``; the velocity is
+``v = vmin + (vmax - vmin) * sigmoid(m)``, so every iterate stays inside ``[vmin, vmax]`` m/s
+(the label range of the OpenFWI families, 1500-4500 m/s, by default) and the wave simulation
+can never see an unstable or negative velocity.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "BoundedVelocity",
+    "gaussian_smooth",
+    "linear_gradient_model",
+    "total_variation",
+]
+
+# Start models are pulled this fraction of the range inside the bounds: sigmoid(m) would need
+# an infinite latent to reach a bound exactly (network predictions often sit on 1500 m/s).
+BOUND_MARGIN = 1e-3
+
+
+class BoundedVelocity(torch.nn.Module):
+    """Velocity in ``[vmin_mps, vmax_mps]`` through a sigmoid of a latent parameter.
+
+    Args:
+        init_velocity_mps: start model ``(N, nz, nx)`` in m/s, inside the bounds.
+        vmin_mps: lower bound in m/s.
+        vmax_mps: upper bound in m/s.
+    """
+
+    def __init__(self, init_velocity_mps: torch.Tensor, *, vmin_mps: float, vmax_mps: float):
+        super().__init__()
+        self.vmin_mps = float(vmin_mps)
+        self.vmax_mps = float(vmax_mps)
+        span = self.vmax_mps - self.vmin_mps
+        u = (init_velocity_mps.double() - self.vmin_mps) / span
+        u = u.clamp(BOUND_MARGIN, 1 - BOUND_MARGIN)
+        self.latent = torch.nn.Parameter(torch.logit(u).float())
+
+    def forward(self) -> torch.Tensor:
+        """Current velocity ``(N, nz, nx)`` in m/s."""
+        return self.vmin_mps + (self.vmax_mps - self.vmin_mps) * torch.sigmoid(self.latent)
+
+    def normalised(self) -> torch.Tensor:
+        """Current velocity scaled to [0, 1] over the bounds (for regularisation)."""
+        return torch.sigmoid(self.latent)
+
+
+def gaussian_smooth(velocity_mps: torch.Tensor, sigma_cells: float) -> torch.Tensor:
+    """Gaussian-smooth maps ``(N, nz, nx)`` with standard deviation ``sigma_cells`` grid cells.
+
+    Edges are replicated, so a smoothed layered model keeps its surface and bottom velocities.
+    """
+    if sigma_cells <= 0:
+        return velocity_mps.clone()
+    radius = max(1, int(math.ceil(3 * sigma_cells)))
+    r = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-(r**2) / (2 * sigma_cells**2))
+    k = (k / k.sum()).to(velocity_mps.dtype).to(velocity_mps.device)
+    x = velocity_mps[:, None]
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, k.reshape(1, 1, -1, 1))
+    x = F.conv2d(x, k.reshape(1, 1, 1, -1))
+    return x[:, 0]
+
+
+def linear_gradient_model(
+    n: int, nz: int, nx: int, *, top_mps: float = 1500.0, bottom_mps: float = 4500.0
+) -> torch.Tensor:
+    """Start models ``(n, nz, nx)`` whose velocity grows linearly with depth, in m/s."""
+    col = torch.linspace(top_mps, bottom_mps, nz, dtype=torch.float32)
+    return col[None, :, None].expand(n, nz, nx).clone()
+
+
+def total_variation(u: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Isotropic total variation per sample, ``(N,)``: mean over pixels of ``|grad u|``.
+
+    ``u`` is ``(N, nz, nx)``, normally the velocity scaled to [0, 1] (``BoundedVelocity``), so
+    the TV weight does not depend on the velocity units. ``eps`` smooths the kink at zero.
+    """
+    dz = u[:, 1:, :-1] - u[:, :-1, :-1]
+    dx = u[:, :-1, 1:] - u[:, :-1, :-1]
+    return torch.sqrt(dz**2 + dx**2 + eps).flatten(1).mean(1)
