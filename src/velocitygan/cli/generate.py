@@ -1,7 +1,136 @@
-"""Commands of this group are registered here (filled in by the matching issue)."""
+"""``velocitygan generate`` and ``velocitygan simulate``: synthetic OpenFWI-layout data."""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from pathlib import Path
 
 import click
 
+from ..errors import ConfigError
+
+DEVICES = click.Choice(["auto", "cpu", "cuda"])
+BACKENDS = click.Choice(["auto", "deepwave", "torch"])
+FAMILY_NAMES = ("flatvel-a, flatvel-b, curvevel-a, curvevel-b, flatfault-a, flatfault-b, "
+                "curvefault-a, curvefault-b, style-a, style-b")
+
+
+def _parse_params(items: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` family parameter overrides; VALUE is a TOML value (``[3, 8]``, ``true``)."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE, e.g. --param n_layers=[3,8]")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(f"--param {item!r}: VALUE must be a number, [a, b] or true/false"
+                              ) from None
+    return out
+
+
+def _parse_shape(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        nz, nx = (int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise ConfigError(f"--shape {text!r}: expected NZ,NX, e.g. --shape 2801,13601") from None
+    if nz < 1 or nx < 1:
+        raise ConfigError(f"--shape {text!r}: both sizes must be >= 1")
+    return nz, nx
+
+
+@click.command("generate")
+@click.option("--family", "-f", default=None, help=f"Velocity-map family: {FAMILY_NAMES}.")
+@click.option("--from-model", "from_model", type=click.Path(path_type=Path), default=None,
+              help="Cut 70x70 patches from this velocity model (.npy, or raw float32 .bin) "
+                   "instead of a family.")
+@click.option("--samples", "-n", type=int, default=None,
+              help="Number of samples (required with --family; with --from-model: first N "
+                   "patches).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Output folder: data/, model/, train.txt, val.txt, dataset.json.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+@click.option("--shard-size", type=int, default=500, show_default=True,
+              help="Samples per data{k}.npy file.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Fraction of whole shards in val.txt (>= 1 shard when > 0 and >= 2 shards).")
+@click.option("--workers", type=int, default=None,
+              help="CPU worker processes [default: one per core; in-process on CUDA].")
+@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@click.option("--backend", type=BACKENDS, default="auto", show_default=True,
+              help="Forward operator (auto: deepwave if installed, else torch).")
+@click.option("--batch-size", type=int, default=None,
+              help="Samples per forward-model call [4 on CPU, 256 on CUDA].")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Override a family parameter, e.g. --param n_layers=[3,8] (repeatable).")
+@click.option("--name", default=None, help="Dataset name in dataset.json [folder name].")
+@click.option("--overwrite", is_flag=True, help="Replace a different dataset already in --out.")
+@click.option("--dx", "dx_m", type=float, default=None,
+              help="--from-model: grid spacing of the file in metres (resampled to 10 m).")
+@click.option("--shape", default=None, help="--from-model raw file: NZ,NX.")
+@click.option("--axis-order", type=click.Choice(["zx", "xz"]), default="zx", show_default=True,
+              help="--from-model: zx = rows are depths; xz = rows are x positions.")
+@click.option("--stride", "stride_cells", type=int, default=35, show_default=True,
+              help="--from-model: patch step in 10 m cells.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def generate(family, from_model, samples, out, seed, shard_size, val_fraction, workers, device,
+             backend, batch_size, params, name, overwrite, dx_m, shape, axis_order, stride_cells,
+             quiet) -> None:
+    """Simulate an OpenFWI-layout dataset from a velocity-map family or a large velocity model.
+
+    Resumable: rerun the same command to complete an interrupted generation.
+    """
+    from ..synth import generate_dataset
+    from ..synth.patches import generate_from_model
+
+    if (family is None) == (from_model is None):
+        raise ConfigError("give exactly one of --family NAME or --from-model FILE")
+    writer = dict(shard_size=shard_size, val_fraction=val_fraction, workers=workers,
+                  device=device, backend=backend, batch_size=batch_size, progress=not quiet,
+                  overwrite=overwrite, name=name)
+    if family is not None:
+        if samples is None:
+            raise ConfigError("--family needs --samples N")
+        card = generate_dataset(out, family, samples, seed=seed, params=_parse_params(params),
+                                **writer)
+    else:
+        if dx_m is None:
+            raise ConfigError("--from-model needs --dx METRES (grid spacing of the file)")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            card = generate_from_model(out, from_model, dx_m=dx_m, shape=_parse_shape(shape),
+                                       axis_order=axis_order, stride_cells=stride_cells,
+                                       max_samples=samples, **writer)
+        for w in caught:
+            click.echo(f"warning: {w.message}", err=True)
+    click.echo(f"dataset card: {card}")
+
+
+@click.command("simulate")
+@click.option("--velocity", "-v", type=click.Path(path_type=Path), required=True,
+              help="Velocity maps in m/s (.npy): (70,70), (N,70,70) or (N,1,70,70).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Output .npy: float32 (N,5,1000,70) raw pressure, OpenFWI convention.")
+@click.option("--backend", type=BACKENDS, default="auto", show_default=True)
+@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=None,
+              help="Maps per forward-model call [4 on CPU, 256 on CUDA].")
+@click.option("--workers", type=int, default=None, help="CPU worker processes [one per core].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def simulate(velocity, out, backend, device, batch_size, workers, quiet) -> None:
+    """Forward-model velocity maps exactly as the OpenFWI data were made."""
+    from ..synth.simulate import simulate_file
+
+    shape = simulate_file(velocity, out, backend=backend, device=device, batch_size=batch_size,
+                          workers=workers, progress=not quiet)
+    click.echo(f"wrote {out} {tuple(shape)}")
+
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to ``cli``."""
+    """Add ``generate`` and ``simulate`` to ``cli``."""
+    cli.add_command(generate)
+    cli.add_command(simulate)

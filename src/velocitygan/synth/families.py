@@ -1,0 +1,334 @@
+"""Velocity-map families in the spirit of OpenFWI: FlatVel, CurveVel, FlatFault, CurveFault, Style.
+
+OpenFWI never released its map generator or its parameters, so these are our own generators
+whose parameters were chosen to give maps of the same character and, once forward-modelled with
+the OpenFWI recipe, raw seismic amplitudes within 15 % of each published dataset's
+``data_min``/``data_max`` (``bench/fingerprint.py`` measures it; ``bench/results/fingerprint.md``).
+
+All maps are ``(70, 70)`` float32 in m/s on a 10 m grid, depth index 0 at the surface, clipped
+to 1500-4500 m/s. Every sample draws from its own ``numpy.random.Generator`` seeded by
+``(seed, family, sample index)``, so sample ``i`` of seed ``s`` is identical whatever the
+batching or the number of worker processes.
+
+* Layered families (``flatvel``, ``curvevel``, ``flatfault``, ``curvefault``) share
+  :class:`LayeredParams`: a number of layers with random thicknesses; velocities drawn
+  uniformly and sorted to increase with depth ("-a") or left in random order ("-b", which can
+  invert, plus a small lateral gradient per layer); interfaces flat or curved by a sum of
+  sinusoids; then zero or more planar faults with a dip and a throw (the hanging wall slides
+  along the fault plane); then an optional Gaussian smoothing.
+* Style families use :class:`StyleParams`: OpenFWI made Style-A/B by style transfer of natural
+  images onto velocity maps; we approximate them with smooth, irregular Gaussian random fields
+  with a power-law spectrum (like natural images), a velocity trend with depth and a Gaussian
+  smoothing ("-a" smoother, "-b" rougher and more contrasted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = [
+    "FAMILIES",
+    "VELOCITY_MAX_MPS",
+    "VELOCITY_MIN_MPS",
+    "Family",
+    "LayeredParams",
+    "StyleParams",
+    "family_params",
+    "get_family",
+    "make_velocity_maps",
+    "sample_rng",
+]
+
+VELOCITY_MIN_MPS = 1500.0  # OpenFWI label range, m/s
+VELOCITY_MAX_MPS = 4500.0
+GRID_CELLS = 70  # maps are GRID_CELLS x GRID_CELLS at 10 m
+
+
+@dataclass(frozen=True)
+class LayeredParams:
+    """Parameters of the layered families (lengths in 10 m grid cells, velocities in m/s).
+
+    Attributes:
+        n_layers: inclusive range of the number of layers.
+        min_thickness_cells: thinnest layer (at the reference column, before curvature).
+        velocity_mps: range the layer velocities are drawn from (uniform).
+        increasing: True sorts layer velocities to increase with depth ("-a" sets);
+            False keeps them in random order, so velocity inversions occur ("-b" sets).
+        lateral_gradient_mps: per-layer velocity change across the 70 cells, drawn uniformly
+            in +/- this value (0 gives laterally constant layers).
+        curvature_cells: range of the interface undulation amplitude (0 = flat layers).
+        curvature_wavelength_cells: range of the undulation wavelengths.
+        n_waves: number of sinusoids summed per undulation.
+        interface_jitter: fraction of the undulation that varies between interfaces
+            (0 = all interfaces parallel).
+        n_faults: inclusive range of the number of planar faults.
+        fault_dip_deg: range of the fault dip from horizontal, degrees.
+        fault_throw_cells: range of the vertical throw magnitude (normal or reverse at random).
+        smooth_cells: Gaussian smoothing standard deviation (0 = sharp interfaces).
+    """
+
+    n_layers: tuple[int, int] = (3, 6)
+    min_thickness_cells: int = 5
+    velocity_mps: tuple[float, float] = (1500.0, 4500.0)
+    increasing: bool = True
+    lateral_gradient_mps: float = 0.0
+    curvature_cells: tuple[float, float] = (0.0, 0.0)
+    curvature_wavelength_cells: tuple[float, float] = (40.0, 140.0)
+    n_waves: int = 2
+    interface_jitter: float = 0.3
+    n_faults: tuple[int, int] = (0, 0)
+    fault_dip_deg: tuple[float, float] = (45.0, 80.0)
+    fault_throw_cells: tuple[float, float] = (5.0, 20.0)
+    smooth_cells: float = 0.0
+
+
+@dataclass(frozen=True)
+class StyleParams:
+    """Parameters of the Style families (smooth irregular random fields).
+
+    Attributes:
+        spectral_slope: amplitude spectrum ~ 1/k**slope (2 is typical of natural images;
+            larger is smoother).
+        correlation_cells: range of the largest structure size (low-wavenumber cut-off), cells.
+        velocity_mps: overall velocity range of the maps.
+        contrast_mps: range of the peak-to-peak velocity variation within one map.
+        depth_trend: weight of a velocity increase with depth (0 = none, 1 = trend dominates).
+        smooth_cells: Gaussian smoothing standard deviation applied last.
+    """
+
+    spectral_slope: float = 2.5
+    correlation_cells: tuple[float, float] = (20.0, 60.0)
+    velocity_mps: tuple[float, float] = (1500.0, 4500.0)
+    contrast_mps: tuple[float, float] = (800.0, 2000.0)
+    depth_trend: float = 0.5
+    smooth_cells: float = 2.0
+
+
+@dataclass(frozen=True)
+class Family:
+    """A named family: its kind (``layered`` or ``style``), default parameters and a summary."""
+
+    name: str
+    kind: str
+    params: LayeredParams | StyleParams
+    summary: str = field(default="", compare=False)
+
+
+_CURVE = {"curvature_cells": (3.0, 10.0)}
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("flatvel-a", "layered", LayeredParams(n_layers=(2, 5)),
+               "flat layers, velocity increasing with depth"),
+        Family("flatvel-b", "layered",
+               LayeredParams(n_layers=(3, 8), min_thickness_cells=4, increasing=False,
+                             lateral_gradient_mps=300.0),
+               "more flat layers, random velocity order, lateral gradients"),
+        Family("curvevel-a", "layered", LayeredParams(n_layers=(2, 5), **_CURVE),
+               "curved layers, velocity increasing with depth"),
+        Family("curvevel-b", "layered",
+               LayeredParams(n_layers=(3, 8), min_thickness_cells=4, increasing=False,
+                             lateral_gradient_mps=300.0, curvature_cells=(5.0, 15.0),
+                             interface_jitter=0.6),
+               "strongly curved layers, random velocity order"),
+        Family("flatfault-a", "layered", LayeredParams(n_layers=(2, 5), n_faults=(1, 1)),
+               "flat layers cut by one fault"),
+        Family("flatfault-b", "layered",
+               LayeredParams(n_layers=(4, 8), lateral_gradient_mps=300.0, n_faults=(1, 3),
+                             fault_throw_cells=(8.0, 25.0), fault_dip_deg=(30.0, 80.0)),
+               "more flat layers with lateral gradients, one to three bigger faults"),
+        Family("curvefault-a", "layered",
+               LayeredParams(n_layers=(2, 5), n_faults=(1, 1), **_CURVE),
+               "curved layers cut by one fault"),
+        Family("curvefault-b", "layered",
+               LayeredParams(n_layers=(4, 8), lateral_gradient_mps=300.0, n_faults=(1, 3),
+                             fault_throw_cells=(8.0, 25.0), fault_dip_deg=(30.0, 80.0),
+                             curvature_cells=(5.0, 15.0), interface_jitter=0.6),
+               "more strongly curved layers with lateral gradients, one to three bigger faults"),
+        Family("style-a", "style", StyleParams(),
+               "smooth random field (approximates OpenFWI's natural-image style transfer)"),
+        Family("style-b", "style",
+               StyleParams(spectral_slope=2.0, correlation_cells=(10.0, 40.0),
+                           contrast_mps=(1200.0, 3000.0), depth_trend=0.6, smooth_cells=1.0),
+               "rougher, more contrasted random field"),
+    )
+}
+
+
+def family_params(family: str, params: dict[str, Any] | None = None) -> LayeredParams | StyleParams:
+    """Return the family's parameters, with ``params`` (field name -> value) overriding defaults.
+
+    Raises:
+        ConfigError: unknown family or parameter name.
+    """
+    fam = get_family(family)
+    if not params:
+        return fam.params
+    names = {f.name for f in dataclasses.fields(fam.params)}
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise ConfigError(
+            f"family {family!r}: unknown parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(names))}"
+        )
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    return dataclasses.replace(fam.params, **fixed)
+
+
+def get_family(family: str) -> Family:
+    """Look up a family by name (case and ``_``/``-`` insensitive)."""
+    key = str(family).strip().lower().replace("_", "-")
+    if key not in FAMILIES:
+        raise ConfigError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)}")
+    return FAMILIES[key]
+
+
+def sample_rng(family: str, seed: int, index: int) -> np.random.Generator:
+    """Random generator of sample ``index`` of ``family`` for ``seed`` (batching-independent)."""
+    tag = zlib.crc32(family.encode())
+    return np.random.default_rng([int(seed), tag, int(index)])
+
+
+def make_velocity_maps(
+    family: str,
+    n: int,
+    seed: int = 0,
+    *,
+    start: int = 0,
+    params: dict[str, Any] | LayeredParams | StyleParams | None = None,
+) -> np.ndarray:
+    """Generate ``n`` velocity maps of a family.
+
+    Args:
+        family: one of :data:`FAMILIES` (``flatvel-a`` ... ``style-b``).
+        n: number of maps.
+        seed: dataset seed.
+        start: index of the first sample (sample ``start + j`` is the same in any batch).
+        params: overrides of the family's parameters (dict) or a full parameter dataclass.
+
+    Returns:
+        float32 array ``(n, 70, 70)`` in m/s, within 1500-4500 m/s.
+    """
+    fam = get_family(family)
+    if isinstance(params, LayeredParams | StyleParams):
+        p = params
+    else:
+        p = family_params(fam.name, params)
+    if int(n) < 0:
+        raise ConfigError(f"number of maps must be >= 0, got {n}")
+    maker = _layered_map if isinstance(p, LayeredParams) else _style_map
+    out = np.empty((int(n), GRID_CELLS, GRID_CELLS), dtype=np.float32)
+    for j in range(int(n)):
+        v = maker(p, sample_rng(fam.name, seed, start + j))
+        out[j] = np.clip(v, VELOCITY_MIN_MPS, VELOCITY_MAX_MPS)
+    return out
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    lo, hi = bounds
+    return float(rng.uniform(lo, hi)) if hi > lo else float(lo)
+
+
+def gaussian_smooth(image: np.ndarray, sigma_cells: float) -> np.ndarray:
+    """Separable Gaussian smoothing with edge replication (``sigma_cells`` in grid cells)."""
+    if sigma_cells <= 0:
+        return image
+    radius = max(1, int(np.ceil(3 * sigma_cells)))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (x / sigma_cells) ** 2)
+    kernel /= kernel.sum()
+    out = np.asarray(image, dtype=np.float64)
+    for axis in (0, 1):
+        padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)],
+                        mode="edge")
+        out = np.apply_along_axis(np.convolve, axis, padded, kernel, mode="valid")
+    return out
+
+
+def _undulation(rng: np.random.Generator, p: LayeredParams):
+    """A random function x -> vertical shift (cells): a sum of ``n_waves`` sinusoids."""
+    amp = _uniform(rng, p.curvature_cells)
+    waves = [
+        (rng.uniform(0.3, 1.0), _uniform(rng, p.curvature_wavelength_cells),
+         rng.uniform(0, 2 * np.pi))
+        for _ in range(max(1, p.n_waves))
+    ]
+    norm = sum(w[0] for w in waves)
+
+    def shift(x: np.ndarray) -> np.ndarray:
+        s = sum(a * np.sin(2 * np.pi * x / lam + ph) for a, lam, ph in waves)
+        return amp * s / norm
+
+    return shift if amp > 0 else (lambda x: np.zeros_like(x))
+
+
+def _layered_map(p: LayeredParams, rng: np.random.Generator) -> np.ndarray:
+    n_layers = int(rng.integers(p.n_layers[0], p.n_layers[1] + 1))
+    n_layers = max(1, min(n_layers, GRID_CELLS // max(1, p.min_thickness_cells)))
+    # Interface depths: random cut points with at least min_thickness between them.
+    spare = GRID_CELLS - n_layers * p.min_thickness_cells
+    cuts = np.sort(rng.uniform(0, spare, size=n_layers - 1))
+    depths = cuts + p.min_thickness_cells * np.arange(1, n_layers)
+    velocity = rng.uniform(*p.velocity_mps, size=n_layers)
+    if p.increasing:
+        velocity = np.sort(velocity)
+    gradient = rng.uniform(-1, 1, size=n_layers) * p.lateral_gradient_mps
+    common = _undulation(rng, p)
+    own = [_undulation(rng, p) for _ in range(n_layers - 1)]
+    faults = [_random_fault(rng, p) for _ in range(int(rng.integers(p.n_faults[0],
+                                                                     p.n_faults[1] + 1)))]
+    z, x = np.mgrid[0:GRID_CELLS, 0:GRID_CELLS].astype(np.float64)
+    for fault in faults:  # map each point back to where it was before faulting
+        z, x = fault(z, x)
+    mix = p.interface_jitter
+    surfaces = np.stack([
+        d + (1 - mix) * common(x) + mix * f(x) for d, f in zip(depths, own, strict=True)
+    ]) if n_layers > 1 else np.zeros((0,) + z.shape)
+    surfaces = np.maximum.accumulate(surfaces, axis=0)  # interfaces never cross
+    layer = (z[None] >= surfaces).sum(axis=0)
+    v = velocity[layer] + gradient[layer] * (x - GRID_CELLS / 2) / GRID_CELLS
+    return gaussian_smooth(v, p.smooth_cells)
+
+
+def _random_fault(rng: np.random.Generator, p: LayeredParams):
+    """A planar fault: returns (z, x) -> pre-faulting coordinates of each point."""
+    dip = np.deg2rad(_uniform(rng, p.fault_dip_deg))
+    direction = rng.choice([-1.0, 1.0])  # dipping to the right or to the left
+    x0 = rng.uniform(0.25, 0.75) * GRID_CELLS  # where the fault meets the surface
+    throw = _uniform(rng, p.fault_throw_cells) * rng.choice([-1.0, 1.0])
+    slip = throw / np.sin(dip)
+    dz, dx = np.sin(dip), direction * np.cos(dip)  # unit vector down the fault plane
+
+    def unfault(z: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        side = (x - x0) * dz - z * dx  # > 0: hanging wall side
+        moved = side > 0
+        return z - moved * slip * dz, x - moved * slip * dx
+
+    return unfault
+
+
+def _style_map(p: StyleParams, rng: np.random.Generator) -> np.ndarray:
+    size = 2 * GRID_CELLS  # simulate on a larger periodic field, keep one corner
+    k = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
+    k_low = 1.0 / _uniform(rng, p.correlation_cells)
+    amplitude = 1.0 / np.maximum(k, k_low) ** p.spectral_slope
+    noise = rng.standard_normal((size, size)) + 1j * rng.standard_normal((size, size))
+    f = np.fft.ifft2(noise * amplitude).real[:GRID_CELLS, :GRID_CELLS]
+    f = (f - f.min()) / max(float(np.ptp(f)), 1e-12)  # 0..1
+    depth = np.linspace(0.0, 1.0, GRID_CELLS)[:, None]
+    f = (1 - p.depth_trend) * f + p.depth_trend * depth
+    f = (f - f.min()) / max(float(np.ptp(f)), 1e-12)
+    contrast = _uniform(rng, p.contrast_mps)
+    lo, hi = p.velocity_mps
+    base = rng.uniform(lo, max(lo, hi - contrast))
+    return gaussian_smooth(base + contrast * f, p.smooth_cells)

@@ -1,0 +1,325 @@
+"""Write an OpenFWI-layout dataset: shards of simulated seismic data and their velocity labels.
+
+Layout under ``DIR``::
+
+    data/data{k}.npy    (N_k, 5, 1000, 70) float32 raw pressure (OpenFWI polarity and timing)
+    model/model{k}.npy  (N_k, 1, 70, 70) float32 velocity in m/s
+    train.txt, val.txt  OpenFWI split files (DATA<TAB>LABEL, paths relative to DIR)
+    dataset.json        card read by ``velocitygan.data.get_dataset("DIR/dataset.json")``
+    .plan.json          what is being generated (source, seed, samples, shard size, backend)
+
+Validation split rule: whole shards go to validation, the last ``round(val_fraction * shards)``
+of them, at least one when ``val_fraction > 0`` and there are two or more shards, never all of
+them. With a single shard everything is training data and no ``val.txt`` is written.
+
+Resuming: the plan is written first. A rerun with the same plan keeps every shard whose two files
+exist with the planned shapes and whose labels equal the planned maps, and simulates only the
+others; a rerun with a different plan fails unless ``overwrite``. Shard files are written under a
+hidden temporary name and renamed when complete, so a half-written shard never appears.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data import SplitEntry, write_split
+from ..errors import ConfigError
+from ..io import save_npy, write_json
+from ..physics import Acquisition
+from .families import (
+    VELOCITY_MAX_MPS,
+    VELOCITY_MIN_MPS,
+    family_params,
+    get_family,
+    make_velocity_maps,
+)
+from .simulate import SimConfig, resolve_sim_config, simulate_chunks
+
+__all__ = ["FamilySource", "MapSource", "generate_dataset", "split_shards", "write_dataset"]
+
+PLAN_FORMAT = "velocitygan-generate-plan/1"
+
+
+class MapSource(Protocol):
+    """Where velocity maps come from: ``n_samples`` maps, addressable by index range."""
+
+    n_samples: int
+
+    def describe(self) -> dict[str, Any]:
+        """JSON description that identifies the maps (goes into the plan and the card)."""
+        ...
+
+    def maps(self, start: int, stop: int) -> np.ndarray:
+        """Maps ``start..stop-1`` as float32 ``(stop-start, 70, 70)`` m/s."""
+        ...
+
+
+@dataclasses.dataclass
+class FamilySource:
+    """Maps of a synthetic family (see :mod:`velocitygan.synth.families`)."""
+
+    family: str
+    n_samples: int
+    seed: int = 0
+    params: dict[str, Any] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Family name, seed and the full parameter set."""
+        p = dataclasses.asdict(family_params(self.family, self.params))
+        return {"kind": "family", "family": self.family, "seed": int(self.seed), "params": p}
+
+    def maps(self, start: int, stop: int) -> np.ndarray:
+        """Maps ``start..stop-1`` (per-sample seeding: independent of how they are batched)."""
+        return make_velocity_maps(self.family, stop - start, self.seed, start=start,
+                                  params=self.params)
+
+
+def split_shards(n_shards: int, val_fraction: float) -> list[str]:
+    """``"train"``/``"val"`` per shard following the rule in the module docstring."""
+    if n_shards < 2 or val_fraction <= 0:
+        return ["train"] * n_shards
+    n_val = min(n_shards - 1, max(1, round(val_fraction * n_shards)))
+    return ["train"] * (n_shards - n_val) + ["val"] * n_val
+
+
+def _shard_ranges(n_samples: int, shard_size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + shard_size, n_samples)) for a in range(0, n_samples, shard_size)]
+
+
+def _paths(out: Path, k: int) -> tuple[Path, Path]:
+    return out / "data" / f"data{k}.npy", out / "model" / f"model{k}.npy"
+
+
+def _check_plan(out: Path, plan: dict[str, Any], overwrite: bool) -> None:
+    """Fail on a different plan in ``out`` (unless ``overwrite``, which clears our files)."""
+    plan_path = out / ".plan.json"
+    old: Any = None
+    if plan_path.is_file():
+        try:
+            old = json.loads(plan_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            old = {"unreadable": True}
+    elif (out / "data").is_dir() or (out / "dataset.json").exists():
+        old = {"unknown": True}
+    if old is None or old == plan:
+        return
+    if not overwrite:
+        src = old.get("source", {}) if isinstance(old, dict) else {}
+        what = f"family={src.get('family')} seed={src.get('seed')} samples={old.get('samples')}"
+        raise ConfigError(
+            f"{out} already holds a different dataset ({what if src else 'unknown plan'}); "
+            "use --overwrite to replace it, or choose another --out"
+        )
+    for sub in ("data", "model"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    for name in ("train.txt", "val.txt", "dataset.json", ".plan.json"):
+        (out / name).unlink(missing_ok=True)
+
+
+def _shard_done(out: Path, k: int, a: int, b: int, source: MapSource, acq: Acquisition) -> bool:
+    data_path, model_path = _paths(out, k)
+    n = b - a
+    try:
+        data = np.load(data_path, mmap_mode="r")
+        model = np.load(model_path, mmap_mode="r")
+    except (OSError, ValueError):
+        return False
+    if data.dtype != np.float32 or data.shape != (n, acq.n_shots, acq.nt, acq.n_receivers):
+        return False
+    if model.dtype != np.float32 or model.shape != (n, 1, acq.nz, acq.nx):
+        return False
+    return bool(np.array_equal(np.asarray(model[:, 0]), source.maps(a, b)))
+
+
+class _ShardWriter:
+    """Collects simulated chunks of one shard in a hidden memory-mapped file, renames when full."""
+
+    def __init__(self, out: Path, k: int, a: int, b: int, acq: Acquisition) -> None:
+        self.final, self.model_final = _paths(out, k)
+        self.tmp = self.final.with_name(f".{self.final.name}.{os.getpid()}.tmp")
+        self.start, self.missing = a, b - a
+        shape = (b - a, acq.n_shots, acq.nt, acq.n_receivers)
+        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
+        self.labels = np.empty((b - a, 1, acq.nz, acq.nx), dtype=np.float32)
+
+    def put(self, a: int, maps: np.ndarray, data: np.ndarray) -> bool:
+        """Store samples from index ``a``; True when the shard is complete and renamed."""
+        i = a - self.start
+        self.array[i:i + len(data)] = data
+        self.labels[i:i + len(data), 0] = maps
+        self.missing -= len(data)
+        if self.missing:
+            return False
+        self.array.flush()
+        del self.array
+        os.replace(self.tmp, self.final)
+        save_npy(self.model_final, self.labels)
+        return True
+
+    def discard(self) -> None:
+        self.__dict__.pop("array", None)
+        self.tmp.unlink(missing_ok=True)
+
+
+def _chunks(todo, source: MapSource, chunk: int):
+    for k, a, b in todo:
+        for c in range(a, b, chunk):
+            maps = source.maps(c, min(c + chunk, b))
+            yield (k, c, maps), maps
+
+
+def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progress: bool,
+                     done_samples: int) -> None:
+    writers: dict[int, _ShardWriter] = {}
+    bar = tqdm(total=source.n_samples, initial=done_samples, unit="sample", disable=not progress,
+               desc=f"generate {out.name}", smoothing=0.1, dynamic_ncols=True)
+    try:
+        for (k, c, maps), data in simulate_chunks(_chunks(todo, source, cfg.chunk), cfg,
+                                                  acq.to_dict()):
+            if k not in writers:
+                _, a, b = next(t for t in todo if t[0] == k)
+                writers[k] = _ShardWriter(out, k, a, b, acq)
+            if writers[k].put(c, maps, data):
+                del writers[k]
+            bar.update(len(data))
+    finally:
+        bar.close()
+        for w in writers.values():
+            w.discard()
+
+
+def _data_bounds(paths: list[Path], block: int = 64) -> tuple[float, float]:
+    lo, hi = math.inf, -math.inf
+    for p in paths:
+        arr = np.load(p, mmap_mode="r")
+        for i in range(0, len(arr), block):
+            part = np.asarray(arr[i:i + block])
+            lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
+    return lo, hi
+
+
+def write_dataset(
+    out_dir: str | Path, source: MapSource, *, shard_size: int = 500, val_fraction: float = 0.1,
+    workers: int | None = None, device: str = "auto", backend: str = "auto",
+    batch_size: int | None = None, progress: bool = True, overwrite: bool = False,
+    name: str | None = None, extra: dict[str, Any] | None = None,
+) -> Path:
+    """Simulate every map of ``source`` and write the dataset (layout in the module docstring).
+
+    Returns:
+        Path of ``dataset.json``.
+    """
+    if source.n_samples < 1:
+        raise ConfigError(f"number of samples must be >= 1, got {source.n_samples}")
+    if shard_size < 1:
+        raise ConfigError(f"shard size must be >= 1, got {shard_size}")
+    if not 0 <= val_fraction < 1:
+        raise ConfigError(f"val fraction must be in [0, 1), got {val_fraction}")
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder; choose another --out")
+    cfg = resolve_sim_config(backend, device, workers, batch_size)
+    acq = Acquisition()
+    plan = {"format": PLAN_FORMAT, "source": source.describe(), "samples": source.n_samples,
+            "shard_size": int(shard_size), "backend": cfg.backend, "acquisition": acq.to_dict()}
+    plan = json.loads(json.dumps(plan))  # tuples -> lists, as read back from .plan.json
+    out.mkdir(parents=True, exist_ok=True)
+    _check_plan(out, plan, overwrite)
+    write_json(out / ".plan.json", plan)
+    for sub in ("data", "model"):
+        (out / sub).mkdir(exist_ok=True)
+        for stray in (out / sub).glob(".*.tmp"):  # left by an interrupted run
+            stray.unlink(missing_ok=True)
+    ranges = _shard_ranges(source.n_samples, shard_size)
+    todo = [(k, a, b) for k, (a, b) in enumerate(ranges)
+            if not _shard_done(out, k, a, b, source, acq)]
+    done = source.n_samples - sum(b - a for _, a, b in todo)
+    if todo:
+        _simulate_shards(out, todo, source, cfg, acq, progress, done)
+    return _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra)
+
+
+def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra) -> Path:
+    splits = split_shards(len(ranges), val_fraction)
+    shards = []
+    for k, ((a, b), split) in enumerate(zip(ranges, splits, strict=True)):
+        d, m = _paths(out, k)
+        shards.append({"data": f"data/{d.name}", "model": f"model/{m.name}",
+                       "samples": b - a, "split": split})
+    for split in ("train", "val"):
+        entries = [SplitEntry(out / s["data"], out / s["model"]) for s in shards
+                   if s["split"] == split]
+        if entries:
+            write_split(out / f"{split}.txt", entries)
+        else:
+            (out / f"{split}.txt").unlink(missing_ok=True)
+    data_min, data_max = _data_bounds([out / s["data"] for s in shards])
+    desc = source.describe()
+    count = {sp: sum(s["samples"] for s in shards if s["split"] == sp) for sp in ("train", "val")}
+    card = {
+        "name": name or out.resolve().name,
+        "data_min": data_min,
+        "data_max": data_max,
+        "label_min": VELOCITY_MIN_MPS,
+        "label_max": VELOCITY_MAX_MPS,
+        "seismic_shape": [acq.n_shots, acq.nt, acq.n_receivers],
+        "velocity_shape": [1, acq.nz, acq.nx],
+        "family": desc.get("family", desc.get("kind")),
+        "params": desc.get("params"),
+        "seed": desc.get("seed"),
+        "source": desc,
+        "acquisition": acq.to_dict(),
+        "backend": cfg.backend,
+        "samples": {"total": source.n_samples, **count},
+        "shard_size": ranges[0][1] - ranges[0][0],
+        "shards": shards,
+        "splits": {sp: f"{sp}.txt" for sp in ("train", "val") if count[sp]},
+        "velocitygan_version": __version__,
+        **(extra or {}),
+    }
+    write_json(out / "dataset.json", card)
+    return out / "dataset.json"
+
+
+def generate_dataset(
+    out_dir: str | Path, family: str, n_samples: int, *, seed: int = 0, shard_size: int = 500,
+    val_fraction: float = 0.1, workers: int | None = None, device: str = "auto",
+    backend: str = "auto", progress: bool = True, params: dict[str, Any] | None = None,
+    batch_size: int | None = None, overwrite: bool = False, name: str | None = None,
+) -> Path:
+    """Generate a synthetic OpenFWI-layout dataset of one family.
+
+    Args:
+        out_dir: output folder (created; resumable, see module docstring).
+        family: ``flatvel-a`` ... ``style-b``.
+        n_samples: number of samples (one sample = 5 shots x 1000 time steps x 70 receivers).
+        seed: dataset seed; the same seed gives byte-identical files for any ``workers``.
+        shard_size: samples per ``data{k}.npy`` file (OpenFWI: 500).
+        val_fraction: fraction of shards (whole shards) that go to ``val.txt``.
+        workers: CPU worker processes (default: one per core; in-process on CUDA).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        backend: ``auto``, ``deepwave`` or ``torch`` (forward operator).
+        progress: show a tqdm bar with samples/s.
+        params: overrides of the family's parameters (field name -> value).
+        batch_size: samples per forward-model call (default 4 on CPU, 256 on CUDA).
+        overwrite: replace a different dataset already in ``out_dir``.
+        name: dataset name in the card (default: the folder name).
+
+    Returns:
+        Path of the written ``dataset.json``.
+    """
+    family_params(family, params)  # fail early on a bad family or parameter name
+    source = FamilySource(get_family(family).name, int(n_samples), int(seed), params)
+    return write_dataset(out_dir, source, shard_size=shard_size, val_fraction=val_fraction,
+                         workers=workers, device=device, backend=backend, batch_size=batch_size,
+                         progress=progress, overwrite=overwrite, name=name)
