@@ -96,6 +96,8 @@ def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPl
     if cfg.model == "velocitygan":
         critic = Discriminator(width=cfg.critic_width, norm=cfg.critic_norm)
     if env.enabled and cfg.sync_batchnorm:
+        if env.device.type != "cuda":
+            raise ConfigError("sync_batchnorm needs CUDA devices (torch has no CPU SyncBatchNorm)")
         generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
     generator.to(env.device, memory_format=_fmt(plan.g_channels_last))
     broadcast_module(generator, env)

@@ -1,0 +1,110 @@
+"""``velocitygan train`` end to end on tiny data: artefacts, checkpoints, failures, fine-tuning."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+from trainkit import make_tiny_dataset, one_thread, train_args  # noqa: F401
+
+from velocitygan.checkpoint import load_generator
+from velocitygan.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def _rows(run):
+    with open(run / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_velocitygan_run_writes_artefacts(tiny, tmp_path):
+    run = tmp_path / "run"
+    rc = main(train_args(tiny, run, "--epochs", "2", "--n-critic", "2",
+                         "--set", "tensorboard=true"))
+    assert rc == 0
+    for name in ("config.toml", "metrics.csv", "best.pt", "last.pt"):
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    rows = _rows(run)
+    assert [r["epoch"] for r in rows] == ["1", "2"] and rows[-1]["step"] == "12"
+    for key in ("g_loss", "d_loss", "gp", "val_mae", "val_rmse", "val_ssim", "val_mae_mps"):
+        assert math.isfinite(float(rows[-1][key])), key
+    assert float(rows[-1]["val_mae_mps"]) == pytest.approx(1500 * float(rows[-1]["val_mae"]),
+                                                           rel=1e-4)
+    ckpt = torch.load(run / "last.pt", weights_only=True)  # plain data only
+    assert ckpt["model"]["kind"] == "velocitygan" and ckpt["epoch"] == 2
+    assert ckpt["model"]["generator"]["nt"] == 100 and ckpt["dataset"]["name"] == "tiny"
+    assert isinstance(ckpt["velocitygan_version"], str)
+    model, spec, _ = load_generator(run / "best.pt")
+    assert spec.seismic_shape == (5, 100, 20)
+    assert model(torch.zeros(2, 5, 100, 20)).shape == (2, 1, 70, 70)
+    # the written config reproduces the run's settings
+    text = (run / "config.toml").read_text()
+    assert "n_critic = 2" in text and 'model = "velocitygan"' in text
+
+
+def test_inversionnet_and_user_errors(tiny, tmp_path, capsys):
+    run = tmp_path / "inv"
+    assert main(train_args(tiny, run, "--epochs", "1", model="inversionnet")) == 0
+    ckpt = torch.load(run / "best.pt", weights_only=True)
+    assert ckpt["discriminator"] is None and ckpt["config"]["l2_weight"] == 0.0
+    capsys.readouterr()
+    # the run folder is taken: no silent overwrite
+    assert main(train_args(tiny, run, "--epochs", "1", model="inversionnet")) == 2
+    assert "--resume" in capsys.readouterr().err
+    # a bad split file, an unknown --set key, a batch larger than the data
+    assert main(train_args({**tiny, "train": tmp_path / "nope.txt"}, tmp_path / "r2")) == 2
+    assert "nope.txt" in capsys.readouterr().err
+    assert main(train_args(tiny, tmp_path / "r3", "--set", "n_critik=2")) == 2
+    assert "n_critik" in capsys.readouterr().err
+    assert main(train_args(tiny, tmp_path / "r4", "--batch-size", "64")) == 2
+    assert "--batch-size" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path, capsys):
+    run = tmp_path / "nan"
+    assert main(train_args(tiny, run, "--epochs", "1", model="inversionnet")) == 0
+    before = (run / "last.pt").read_bytes()
+    capsys.readouterr()
+    rc = main(train_args(tiny, run, "--epochs", "2", "--resume", "--set", "l1_weight=inf",
+                         model="inversionnet"))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "NaN/Inf" in err and "last.pt" in err and "Traceback" not in err
+    assert (run / "last.pt").read_bytes() == before
+
+
+def test_nan_policy_skip_counts_batches(tiny, tmp_path):
+    run = tmp_path / "skip"
+    rc = main(train_args(tiny, run, "--epochs", "1", "--nan-policy", "skip",
+                         "--set", "l1_weight=inf", model="inversionnet"))
+    assert rc == 0
+    assert _rows(run)[-1]["skipped_batches"] == "6"  # 24 samples / batch 4, all skipped
+
+
+def test_init_from_with_frozen_encoder(tiny, tmp_path):
+    src = tmp_path / "src"
+    assert main(train_args(tiny, src, "--epochs", "1", model="inversionnet")) == 0
+    start, _, _ = load_generator(src / "best.pt")
+    run = tmp_path / "ft"
+    rc = main(train_args(tiny, run, "--epochs", "1", "--init-from", str(src / "best.pt"),
+                         "--freeze", "encoder", "--unfrozen-lr", "1e-3"))
+    assert rc == 0
+    tuned, _, ckpt = load_generator(run / "last.pt")
+    assert ckpt["config"]["freeze"] == "encoder"
+    for (name, a), b in zip(start.encoder.state_dict().items(),
+                            tuned.encoder.state_dict().values(), strict=True):
+        assert torch.equal(a, b), f"frozen encoder changed: {name}"
+    changed = [not torch.equal(a, b) for a, b in zip(start.decoder.state_dict().values(),
+                                                      tuned.decoder.state_dict().values(),
+                                                      strict=True)]
+    assert any(changed)
+    # a checkpoint of another width does not fit: clear error
+    assert main(train_args(tiny, tmp_path / "bad", "--init-from", str(src / "best.pt"),
+                           "--width", "0.125")) == 2

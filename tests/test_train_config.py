@@ -1,0 +1,95 @@
+"""Training configuration: defaults, precedence, TOML round trip, errors; the losses."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+
+import pytest
+import torch
+from trainkit import one_thread  # noqa: F401
+
+from velocitygan.errors import ConfigError
+from velocitygan.train import TrainConfig, dump_toml, load_toml_config, resolve_config
+from velocitygan.train.gan import critic_loss, gradient_penalty, interpolation_factors
+
+
+def test_reference_defaults_per_model():
+    gan = resolve_config()
+    assert (gan.model, gan.epochs, gan.batch_size, gan.n_critic) == ("velocitygan", 500, 64, 5)
+    assert (gan.l1_weight, gan.l2_weight, gan.adv_weight, gan.gp_weight) == (100, 100, 1, 10)
+    assert gan.betas == [0.0, 0.9] and gan.lr == 1e-4 and gan.weight_decay == 1e-4
+    inv = resolve_config(overrides={"model": "inversionnet"})
+    assert (inv.epochs, inv.batch_size, inv.betas) == (120, 256, [0.9, 0.999])
+    assert (inv.l1_weight, inv.l2_weight) == (1.0, 0.0)
+
+
+def test_precedence_defaults_file_flags(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('model = "inversionnet"\n[optim]\nlr = 5e-4\n[data]\nbatch_size = 8\n')
+    cfg = resolve_config(file=f, overrides={"batch_size": 2, "epochs": None})
+    assert cfg.model == "inversionnet" and cfg.lr == 5e-4  # file beats defaults
+    assert cfg.batch_size == 2  # flag beats file
+    assert cfg.epochs == 120  # None flag = not given: model default stays
+    # a flag choosing the model switches the model-specific defaults under the file
+    cfg = resolve_config(file=f, overrides={"model": "velocitygan"})
+    assert cfg.model == "velocitygan" and cfg.epochs == 500 and cfg.batch_size == 8
+
+
+def test_dump_round_trip(tmp_path):
+    cfg = resolve_config(overrides={"width": 0.5, "train": 'a "quoted" path.txt', "seed": 3})
+    text = dump_toml(cfg, header="test")
+    tomllib.loads(text)  # valid TOML
+    f = tmp_path / "config.toml"
+    f.write_text(text)
+    again = resolve_config(file=f)
+    assert again == cfg
+    assert math.isinf(again.augment_noise_snr_db)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("lerning_rate = 1.0\n", "lerning_rate"), ("[optimiser]\nlr = 1.0\n", "[optimiser]"),
+     ("batch_size = 'big'\n", "batch_size"), ("bf16 = 'maybe'\n", "bf16"),
+     ("epochs = 0\n", "epochs")],
+)
+def test_bad_config_names_the_key(tmp_path, text, needle):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=None) as info:
+        resolve_config(file=f)
+    assert needle in str(info.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_toml_config(tmp_path / "nope.toml")
+
+
+def test_bool_for_tristate_switch():
+    assert resolve_config(overrides={"bf16": True}).bf16 == "true"
+    assert TrainConfig().compile == "auto"
+
+
+def test_interpolation_factors_shard_like_the_sampler():
+    full = interpolation_factors(7, 3, rank=0, world_size=1, local_batch=6)
+    r0 = interpolation_factors(7, 3, rank=0, world_size=2, local_batch=3)
+    r1 = interpolation_factors(7, 3, rank=1, world_size=2, local_batch=3)
+    assert torch.equal(full[0::2], r0) and torch.equal(full[1::2], r1)
+    assert not torch.equal(full, interpolation_factors(7, 4, rank=0, world_size=1, local_batch=6))
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # D(x) = sum(w * x): grad norm is ||w|| everywhere, so the penalty is (||w|| - 1)^2.
+    w = torch.full((1, 1, 4, 4), 0.5)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1, keepdim=True)
+
+    real, fake = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4)
+    gp = gradient_penalty(critic, real, fake, torch.rand(3))
+    assert gp.item() == pytest.approx((2.0 - 1.0) ** 2)
+    loss, parts = critic_loss(critic, real, fake, torch.rand(3), gp_weight=10.0)
+    expected = critic(fake).mean() - critic(real).mean() + 10.0
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert parts["gp"].item() == pytest.approx(1.0)
