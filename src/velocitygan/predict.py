@@ -1,0 +1,267 @@
+"""Run a trained generator on seismic records: raw amplitudes in, velocity maps in m/s out.
+
+Inputs: one sample ``(shots, nt, receivers)`` or a batch ``(N, shots, nt, receivers)`` in a
+``.npy`` file, a split file (its data column), a SEG-Y file (optional ``segyio``; see
+:mod:`velocitygan.segy`), or an array. Checkpoints: velocitygan's own, or the OpenFWI reference
+code's (:mod:`velocitygan.reference`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import DatasetSpec, get_dataset, normalize_seismic, read_split
+from .data.npyfile import open_npy
+from .errors import ConfigError, DataError, VelocityGANError
+from .io import save_npy
+from .models import InversionNet, build_generator
+from .reference import is_reference_checkpoint, load_reference_generator, safe_load
+
+__all__ = [
+    "LoadedModel",
+    "InputRangeWarning",
+    "resolve_device",
+    "load_model",
+    "resolve_spec",
+    "check_input_range",
+    "predict_batches",
+    "predict",
+]
+
+RANGE_TOLERANCE = 0.10  # warn when raw amplitudes exceed the training bounds by more than 10 %
+
+
+class InputRangeWarning(UserWarning):
+    """Input statistics fall outside what the model saw in training."""
+
+
+@dataclass
+class LoadedModel:
+    """A generator ready for inference, with what its checkpoint says about it."""
+
+    model: InversionNet
+    spec: DatasetSpec | None
+    source: str  # "velocitygan" or "openfwi-reference"
+    path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other names are checked."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available; use cpu")
+    return dev
+
+
+def load_model(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the generator of a velocitygan or OpenFWI-reference checkpoint (eval mode).
+
+    Loading is weights-only with a small allow-list (see :func:`velocitygan.reference.safe_load`).
+    """
+    path = Path(checkpoint).expanduser()
+    obj = safe_load(path)
+    if isinstance(obj, dict) and obj.get("format") == "velocitygan-checkpoint":
+        model_cfg = (obj.get("model") or {}).get("generator")
+        state = obj.get("generator")
+        if not isinstance(model_cfg, dict) or not isinstance(state, dict):
+            raise VelocityGANError(f"{path}: checkpoint holds no generator")
+        card = obj.get("dataset")
+        spec = DatasetSpec.from_dict(card, source=str(path)) if isinstance(card, dict) else None
+        model, source = build_generator(model_cfg), "velocitygan"
+        info = {"kind": obj["model"].get("kind"), "epoch": obj.get("epoch"),
+                "step": obj.get("step")}  # fmt: skip
+    elif is_reference_checkpoint(obj):
+        state, cfg = load_reference_generator(path)
+        model, source = build_generator(cfg["generator"]), "openfwi-reference"
+        spec = get_dataset(cfg["dataset"]) if cfg["dataset"] else None
+        info = {"kind": "openfwi-reference", "epoch": cfg["epoch"], "step": cfg["step"]}
+    else:
+        raise VelocityGANError(
+            f"{path}: neither a velocitygan checkpoint nor an OpenFWI reference checkpoint"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise VelocityGANError(f"{path}: weights do not fit the generator ({first[:160]})") \
+            from None
+    model.eval().to(resolve_device(device))
+    return LoadedModel(model=model, spec=spec, source=source, path=path, info=info)
+
+
+def resolve_spec(loaded: LoadedModel, dataset: str | Path | DatasetSpec | None) -> DatasetSpec:
+    """The normalisation to use: ``dataset`` when given, else the checkpoint's; error if neither."""
+    if dataset is not None:
+        spec = get_dataset(dataset)
+        own = loaded.spec
+        if own is not None and (own.data_min, own.data_max) != (spec.data_min, spec.data_max):
+            warnings.warn(
+                f"normalising with {spec.name} bounds ({spec.data_min}, {spec.data_max}) as asked;"
+                f" the model was trained with {own.name} ({own.data_min}, {own.data_max})",
+                InputRangeWarning,
+                stacklevel=2,
+            )
+        return spec
+    if loaded.spec is None:
+        raise ConfigError(
+            f"{loaded.path}: the checkpoint does not say which normalisation it was trained "
+            "with; pass --dataset NAME|dataset.json"
+        )
+    return loaded.spec
+
+
+def check_input_range(x_raw: np.ndarray, spec: DatasetSpec, what: str) -> str | None:
+    """Raise on NaN/Inf; return a warning text when amplitudes look unlike the training data."""
+    if not np.isfinite(x_raw).all():
+        bad = int(np.argwhere(~np.isfinite(x_raw).reshape(len(x_raw), -1).all(1))[0, 0])
+        raise DataError(f"{what}: sample {bad} contains NaN or Inf; clean or drop it first")
+    lo, hi = float(x_raw.min()), float(x_raw.max())
+    tol_lo, tol_hi = spec.data_min * (1 + RANGE_TOLERANCE), spec.data_max * (1 + RANGE_TOLERANCE)
+    if lo < tol_lo or hi > tol_hi:
+        return (
+            f"{what}: raw amplitudes {lo:.4g} .. {hi:.4g} exceed the training range "
+            f"{spec.data_min:.4g} .. {spec.data_max:.4g} ({spec.name}) by more than "
+            f"{RANGE_TOLERANCE:.0%}; predictions may be unreliable (check units and scaling)"
+        )
+    weak = RANGE_TOLERANCE * min(-spec.data_min, spec.data_max)
+    if max(-lo, hi) < weak:
+        return (
+            f"{what}: raw amplitudes {lo:.4g} .. {hi:.4g} are far weaker than the training data "
+            f"({spec.data_min:.4g} .. {spec.data_max:.4g}); is the input already normalised?"
+        )
+    return None
+
+
+def _expected_shape(model: InversionNet) -> tuple[int, int, int]:
+    c = model.config
+    return (c["in_channels"], c["nt"], c["n_receivers"])
+
+
+@torch.no_grad()
+def predict_batches(
+    model: InversionNet,
+    chunks: Iterator[tuple[np.ndarray, str]],
+    spec: DatasetSpec,
+    *,
+    batch_size: int = 64,
+    warn: Callable[[str], None] | None = None,
+) -> np.ndarray:
+    """Predict velocities (m/s, ``(N, 1, 70, 70)`` float32) for raw seismic chunks.
+
+    Args:
+        model: generator in eval mode (its device is used).
+        chunks: ``(array (n, shots, nt, receivers) raw amplitudes, name)`` pairs.
+        spec: normalisation bounds.
+        batch_size: samples per forward pass.
+        warn: called once per chunk whose amplitudes look unlike the training data.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    device = next(model.parameters()).device
+    want = _expected_shape(model)
+    outs: list[np.ndarray] = []
+    for array, name in chunks:
+        if tuple(array.shape[1:]) != want:
+            raise DataError(
+                f"{name}: seismic shape {tuple(array.shape)}; the model expects (N, "
+                f"{want[0]}, {want[1]}, {want[2]}) (shots, time samples, receivers)"
+            )
+        for start in range(0, len(array), batch_size):
+            x_raw = np.asarray(array[start : start + batch_size], dtype=np.float32)
+            msg = check_input_range(x_raw, spec, name)
+            if msg and warn is not None:
+                warn(msg)
+                warn = None  # once per call is enough
+            x = torch.from_numpy(normalize_seismic(x_raw, spec).astype(np.float32)).to(device)
+            y = model(x).float().cpu().numpy()
+            outs.append((y + 1.0) / 2.0 * (spec.label_max - spec.label_min) + spec.label_min)
+    if not outs:
+        raise DataError("no input samples")
+    return np.concatenate(outs).astype(np.float32)
+
+
+def _npy_chunks(path: Path, want: tuple[int, int, int]) -> Iterator[tuple[np.ndarray, str]]:
+    arr = open_npy(path)
+    if tuple(arr.shape) == want:
+        arr = arr[None]
+    yield arr, str(path)
+
+
+def _input_chunks(
+    source: str | Path | np.ndarray, model: InversionNet, spec: DatasetSpec, log: Callable
+) -> Iterator[tuple[np.ndarray, str]]:
+    want = _expected_shape(model)
+    if isinstance(source, np.ndarray):
+        yield (source[None] if tuple(source.shape) == want else source), "input array"
+        return
+    path = Path(source).expanduser()
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        yield from _npy_chunks(path, want)
+    elif suffix in (".sgy", ".segy"):
+        from .segy import read_segy_for_model
+
+        dt_s = float((spec.extra.get("acquisition") or {}).get("dt_s", 0.001))
+        data, message = read_segy_for_model(path, n_shots=want[0], nt=want[1],
+                                            n_receivers=want[2], dt_s=dt_s)  # fmt: skip
+        log(message)
+        yield data[None], str(path)
+    elif suffix in (".txt", ".lst", ".split") or not suffix:
+        for entry in read_split(path):
+            yield from _npy_chunks(entry.data, want)
+    else:
+        raise DataError(f"{path}: unknown input type; give a .npy, a split file or a .sgy/.segy")
+
+
+def predict(
+    checkpoint: str | Path,
+    source: str | Path | np.ndarray,
+    out: str | Path | None = None,
+    *,
+    dataset: str | Path | DatasetSpec | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    log: Callable[[str], None] = print,
+) -> np.ndarray:
+    """Predict velocity maps in m/s for raw seismic input.
+
+    Args:
+        checkpoint: velocitygan or OpenFWI-reference checkpoint.
+        source: ``.npy`` file (one sample or a batch), split file, ``.sgy``/``.segy`` file or
+            array, raw amplitudes.
+        out: where to write the ``(N, 1, 70, 70)`` float32 m/s array (atomic); None: don't.
+        dataset: normalisation (name, card, TOML) when the checkpoint does not carry one, or to
+            override it.
+        batch_size: samples per forward pass.
+        device: "auto", "cpu" or "cuda".
+        log: receives one-line notes (resampling, warnings).
+
+    Returns:
+        Velocities in m/s, ``(N, 1, 70, 70)`` float32.
+    """
+    loaded = load_model(checkpoint, device=device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputRangeWarning)
+        spec = resolve_spec(loaded, dataset)
+    for w in caught:
+        log(f"warning: {w.message}")
+    chunks = _input_chunks(source, loaded.model, spec, log)
+    velocity_mps = predict_batches(
+        loaded.model, chunks, spec, batch_size=batch_size, warn=lambda m: log(f"warning: {m}")
+    )
+    if out is not None:
+        save_npy(out, velocity_mps)
+    return velocity_mps
