@@ -59,6 +59,8 @@ class LayeredParams:
         n_layers: inclusive range of the number of layers.
         min_thickness_cells: thinnest layer (at the reference column, before curvature).
         velocity_mps: range the layer velocities are drawn from (uniform).
+        min_contrast_mps: smallest velocity difference between adjacent layers (redrawn
+            until it holds, at most 100 tries).
         increasing: True sorts layer velocities to increase with depth ("-a" sets);
             False keeps them in random order, so velocity inversions occur ("-b" sets).
         lateral_gradient_mps: per-layer velocity change across the 70 cells, drawn uniformly
@@ -77,6 +79,7 @@ class LayeredParams:
     n_layers: tuple[int, int] = (3, 6)
     min_thickness_cells: int = 5
     velocity_mps: tuple[float, float] = (1500.0, 4500.0)
+    min_contrast_mps: float = 150.0
     increasing: bool = True
     lateral_gradient_mps: float = 0.0
     curvature_cells: tuple[float, float] = (0.0, 0.0)
@@ -279,9 +282,7 @@ def _layered_map(p: LayeredParams, rng: np.random.Generator) -> np.ndarray:
     spare = GRID_CELLS - n_layers * p.min_thickness_cells
     cuts = np.sort(rng.uniform(0, spare, size=n_layers - 1))
     depths = cuts + p.min_thickness_cells * np.arange(1, n_layers)
-    velocity = rng.uniform(*p.velocity_mps, size=n_layers)
-    if p.increasing:
-        velocity = np.sort(velocity)
+    velocity = _layer_velocities(rng, p, n_layers)
     gradient = rng.uniform(-1, 1, size=n_layers) * p.lateral_gradient_mps
     common = _undulation(rng, p)
     own = [_undulation(rng, p) for _ in range(n_layers - 1)]
@@ -298,6 +299,16 @@ def _layered_map(p: LayeredParams, rng: np.random.Generator) -> np.ndarray:
     layer = (z[None] >= surfaces).sum(axis=0)
     v = velocity[layer] + gradient[layer] * (x - GRID_CELLS / 2) / GRID_CELLS
     return gaussian_smooth(v, p.smooth_cells)
+
+
+def _layer_velocities(rng: np.random.Generator, p: LayeredParams, n_layers: int) -> np.ndarray:
+    for _ in range(100):
+        velocity = rng.uniform(*p.velocity_mps, size=n_layers)
+        if p.increasing:
+            velocity = np.sort(velocity)
+        if n_layers == 1 or np.abs(np.diff(velocity)).min() >= p.min_contrast_mps:
+            break
+    return velocity
 
 
 def _random_fault(rng: np.random.Generator, p: LayeredParams):

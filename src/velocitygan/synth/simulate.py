@@ -171,7 +171,7 @@ def simulate_file(
         raise DataError(f"{path}: not a readable .npy file ({exc})") from None
     acq = Acquisition()
     try:
-        velocity = check_velocity(np.asarray(arr), acq).numpy()
+        velocity = check_velocity(np.array(arr, dtype=np.float32), acq).numpy()
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
     cfg = resolve_sim_config(backend, device, workers, batch_size)

@@ -1,0 +1,157 @@
+"""``velocitygan generate`` / ``simulate``: files, determinism across workers, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from velocitygan.cli import main
+from velocitygan.data import OpenFWIDataset, get_dataset, read_split
+from velocitygan.physics import forward_model
+from velocitygan.synth import make_velocity_maps, split_shards
+
+GEN = ["generate", "--family", "curvefault-b", "--samples", "5", "--shard-size", "2",
+       "--seed", "7", "-q"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """deepwave with several OpenMP threads is many times slower on a busy machine (measured)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("one") / "ds"
+    assert main([*GEN, "--out", str(out), "--workers", "1", "--val-fraction", "0.4"]) == 0
+    return out
+
+
+def test_layout_card_and_dataset(made: Path):
+    shapes = [np.load(made / "data" / f"data{k}.npy", mmap_mode="r").shape for k in range(3)]
+    assert shapes == [(2, 5, 1000, 70), (2, 5, 1000, 70), (1, 5, 1000, 70)]
+    labels = np.concatenate([np.load(made / "model" / f"model{k}.npy") for k in range(3)])
+    np.testing.assert_array_equal(labels[:, 0], make_velocity_maps("curvefault-b", 5, seed=7))
+    assert (made / "train.txt").read_text().splitlines() == [
+        "data/data0.npy\tmodel/model0.npy", "data/data1.npy\tmodel/model1.npy"]
+    assert len(read_split(made / "val.txt")) == 1
+    card = json.loads((made / "dataset.json").read_text())
+    assert card["family"] == "curvefault-b" and card["seed"] == 7
+    assert card["samples"] == {"total": 5, "train": 4, "val": 1}
+    assert card["acquisition"]["src_x"] == [0, 17, 34, 52, 69]
+    spec = get_dataset(str(made / "dataset.json"))
+    data = np.concatenate([np.load(made / "data" / f"data{k}.npy") for k in range(3)])
+    assert spec.data_min == pytest.approx(float(data.min()))
+    assert spec.data_max == pytest.approx(float(data.max()))
+    assert spec.label_min == 1500 and spec.label_max == 4500
+    ds = OpenFWIDataset(made / "val.txt", spec)
+    x, y = ds[0]
+    assert x.shape == (5, 1000, 70) and y.shape == (1, 70, 70)
+    # the data are the forward operator's output for these maps
+    np.testing.assert_allclose(ds.raw(0)[0], forward_model(labels[4]).numpy()[0], atol=1e-4)
+
+
+def test_byte_identical_with_two_workers(made: Path, tmp_path: Path):
+    out = tmp_path / "ds"  # same folder name: the card's default name is the folder name
+    assert main([*GEN, "--out", str(out), "--workers", "2", "--val-fraction", "0.4"]) == 0
+    assert _files(out) == _files(made)
+
+
+def test_resume_keeps_finished_shards(made: Path, tmp_path: Path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    for name, blob in _files(made).items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(blob)
+    (out / "data" / "data1.npy").unlink()  # interrupted: shard 1 missing, a stray temp file
+    (out / "data" / ".data1.npy.123.tmp").write_bytes(b"partial")
+    (out / "dataset.json").unlink()
+    kept = {k: (out / "data" / f"data{k}.npy").stat().st_mtime_ns for k in (0, 2)}
+    assert main([*GEN, "--out", str(out), "--workers", "1", "--val-fraction", "0.4"]) == 0
+    assert {k: (out / "data" / f"data{k}.npy").stat().st_mtime_ns for k in (0, 2)} == kept
+    assert _files(out) == _files(made)
+
+
+def test_different_plan_needs_overwrite(made: Path, capsys):
+    args = [*GEN[:-3], "--seed", "8", "--out", str(made), "--workers", "1", "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds a different dataset" in err
+    assert "--overwrite" in err
+
+
+def test_split_rule():
+    assert split_shards(1, 0.1) == ["train"]
+    assert split_shards(2, 0.1) == ["train", "val"]
+    assert split_shards(10, 0.25) == ["train"] * 8 + ["val"] * 2
+    assert split_shards(3, 0.9) == ["train", "val", "val"]
+    assert split_shards(5, 0.0) == ["train"] * 5
+
+
+@pytest.mark.parametrize("shape", [(70, 70), (2, 70, 70), (2, 1, 70, 70)])
+def test_simulate_shapes(tmp_path: Path, shape):
+    maps = make_velocity_maps("flatvel-a", 2, seed=1)
+    v = maps[0] if len(shape) == 2 else maps.reshape(shape)
+    np.save(tmp_path / "v.npy", v)
+    out = tmp_path / "d.npy"
+    assert main(["simulate", "-v", str(tmp_path / "v.npy"), "-o", str(out), "-q",
+                 "--workers", "1", "--batch-size", "1"]) == 0
+    data = np.load(out)
+    assert data.shape == (len(v) if len(shape) > 2 else 1, 5, 1000, 70)
+    np.testing.assert_array_equal(data, forward_model(v).numpy())
+
+
+def test_from_model_raw_xz(tmp_path: Path, capsys):
+    z, x = np.mgrid[0:160, 0:300]  # 5 m cells -> 80 x 150 cells at 10 m
+    model = (1600 + 18 * z + 2 * x).astype(np.float32)  # reaches ~4.9 km/s: clipped
+    model.T.astype("<f4").tofile(tmp_path / "m.bin")  # x-major storage
+    out = tmp_path / "pm"
+    assert main(["generate", "--from-model", str(tmp_path / "m.bin"), "--dx", "5",
+                 "--shape", "160,300", "--axis-order", "xz", "--stride", "35", "--out", str(out),
+                 "--workers", "1", "-q"]) == 0
+    assert "clipped" in capsys.readouterr().err
+    labels = np.load(out / "model" / "model0.npy")[:, 0]
+    assert labels.shape == (3, 70, 70)  # corners x = 0, 35, 70 at z = 0
+    coarse = model.reshape(80, 2, 150, 2).mean(axis=(1, 3))  # area resampling to 10 m
+    np.testing.assert_allclose(labels[1], np.clip(coarse[:70, 35:105], 1500, 4500), rtol=1e-5)
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["source"]["kind"] == "from-model" and card["source"]["clipped_fraction"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--from-model", "nope.npy", "--dx", "10"], "not found"),
+    (["generate", "--from-model", "m.bin", "--dx", "10", "--shape", "70,71"], "check --shape"),
+    (["generate", "--from-model", "nan.npy", "--dx", "10"], "NaN"),
+    (["generate", "--from-model", "m.bin", "--dx", "10"], "needs --shape"),
+    (["generate", "--family", "flatvel-a"], "--samples"),
+    (["generate", "--family", "flatvel-z", "--samples", "2"], "unknown family"),
+    (["generate", "--family", "flatvel-a", "--samples", "2", "--param", "layers=3"],
+     "unknown parameter"),
+    (["simulate", "-v", "nan.npy"], "NaN"),
+    (["simulate", "-v", "small.npy"], "shape"),
+    (["simulate", "-v", "missing.npy"], "not found"),
+])
+def test_bad_input_one_line(tmp_path: Path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    np.full((70, 70), 2000, "<f4").tofile("m.bin")
+    nan = np.full((80, 80), 2000, np.float32)
+    nan[3, 4] = np.nan
+    np.save("nan.npy", nan[:70, :70] if args[0] == "simulate" else nan)
+    np.save("small.npy", np.full((60, 70), 2000, np.float32))
+    out = ["-o", "out.npy"] if args[0] == "simulate" else ["--out", "out"]
+    assert main([*args, *out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+    assert not Path("out").exists() or not any(Path("out").rglob("*.npy"))
