@@ -89,8 +89,10 @@ def corr(a, b) -> float:
 
 @pytest.fixture(scope="module")
 def references():
-    return {name: reference_recipe(m(), SMALL) for name, m in
-            (("layered", layered_model), ("faulted", faulted_model))}
+    return {
+        name: reference_recipe(m(), SMALL)
+        for name, m in (("layered", layered_model), ("faulted", faulted_model))
+    }
 
 
 @pytest.fixture(scope="module")

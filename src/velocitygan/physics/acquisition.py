@@ -75,7 +75,9 @@ class Acquisition:
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"acquisition {name}={value} must be a positive number")
         if self.pad_cells < 2:
-            raise ConfigError(f"acquisition pad_cells={self.pad_cells} must be >= 2 (120 = OpenFWI)")
+            raise ConfigError(
+                f"acquisition pad_cells={self.pad_cells} must be >= 2 (120 = OpenFWI)"
+            )
         if not self.src_x or not self.rec_x:
             raise ConfigError("acquisition needs at least one source (src_x) and receiver (rec_x)")
         for name, cells, limit in (
@@ -143,7 +145,9 @@ def ricker(peak_freq_hz: float, dt_s: float, nt: int) -> np.ndarray:
         float32 array ``(nt,)``, unitless (peak value 1).
     """
     if peak_freq_hz <= 0 or dt_s <= 0 or nt < 1:
-        raise ConfigError(f"ricker needs positive peak_freq_hz, dt_s, nt; got {peak_freq_hz}, {dt_s}, {nt}")
+        raise ConfigError(
+            f"ricker needs positive peak_freq_hz, dt_s, nt; got {peak_freq_hz}, {dt_s}, {nt}"
+        )
     length = 2 * math.floor(2.2 / (peak_freq_hz * dt_s) / 2) + 1
     centre = (length - 1) // 2
     a = (centre - np.arange(length, dtype=np.float64)) * peak_freq_hz * dt_s * np.pi
