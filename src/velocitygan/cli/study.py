@@ -1,7 +1,116 @@
-"""Commands of this group are registered here (filled in by the matching issue)."""
+"""``velocitygan study robustness | transfer``: argument parsing only."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
+from ..errors import ConfigError
+
+
+def _numbers(text: str | None, kind: type, flag: str) -> list:
+    """``"30,20,10"`` -> ``[30.0, 20.0, 10.0]``; empty or None -> ``[]``."""
+    if not text:
+        return []
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: expected comma-separated numbers, e.g. "
+                          f"{'0,100,300' if kind is int else '30,20,10'}") from None
+    return values
+
+
+@click.group("study")
+def study_group() -> None:
+    """Robustness and transfer studies (the paper's robustness and generalisation)."""
+
+
+@study_group.command("robustness")
+@click.option("--checkpoint", "-c", "checkpoints", multiple=True, required=True,
+              help="Checkpoint to test, or LABEL=PATH (repeatable).")
+@click.option("--data", "split", required=True, type=click.Path(path_type=Path),
+              help="Labelled split file (DATA<TAB>LABEL) to evaluate on.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+              help="Output folder: robustness.csv, robustness.md, evals/.")
+@click.option("--dataset", "-d", default=None,
+              help="Normalisation override (default: each checkpoint's own).")
+@click.option("--snr", default="30,20,10,5,0", show_default=True,
+              help="Noise levels: SNR in dB per shot gather ('' = none).")
+@click.option("--missing-traces", default="0.1,0.3", show_default=True,
+              help="Fractions of receivers zeroed in all shots.")
+@click.option("--missing-shots", default="1,2", show_default=True,
+              help="Numbers of whole shots zeroed.")
+@click.option("--time-shift", default="5,10", show_default=True,
+              help="Time shifts in samples (positive = later).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Perturbation seed (sample i draws from (seed, i)).")
+@click.option("--batch-size", "-b", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+def robustness_cmd(checkpoints, split, out, dataset, snr, missing_traces, missing_shots,
+                   time_shift, seed, batch_size, device) -> None:
+    """Evaluate checkpoints on perturbed inputs; tabulate MAE/SSIM per model and perturbation."""
+    from ..study import robustness_conditions, run_robustness
+
+    conditions = robustness_conditions(
+        snr_db=_numbers(snr, float, "--snr"),
+        missing_traces=_numbers(missing_traces, float, "--missing-traces"),
+        missing_shots=_numbers(missing_shots, int, "--missing-shots"),
+        time_shifts=_numbers(time_shift, int, "--time-shift"), seed=seed)
+    run_robustness(checkpoints, split, out, conditions=conditions, dataset=dataset,
+                   batch_size=batch_size, device=device, log=click.echo)
+    click.echo(f"wrote {out / 'robustness.csv'} and {out / 'robustness.md'}")
+
+
+@study_group.command("transfer")
+@click.option("--source", required=True, help="Source family (flatvel-a ...) or dataset folder.")
+@click.option("--target", required=True, help="Target family or dataset folder.")
+@click.option("--k", "ks", default="0,100,300", show_default=True,
+              help="Target training samples for fine-tuning (0 = none).")
+@click.option("--models", default="velocitygan,inversionnet", show_default=True,
+              help="Models to study.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+              help="Output folder: transfer.csv, transfer.md, data/, runs/, evals/.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Training TOML (e.g. configs/cpu-demo.toml); flags override it.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Source training epochs.")
+@click.option("--finetune-epochs", type=click.IntRange(1), default=None,
+              help="Epochs of each fine-tuning / scratch run [source epochs].")
+@click.option("--finetune-steps", type=click.IntRange(1), default=None,
+              help="Instead: exactly N iterations per fine-tuning / scratch run, whatever K.")
+@click.option("--freeze", type=click.Choice(["none", "encoder", "decoder"]), default="none",
+              show_default=True, help="Generator part kept fixed while fine-tuning.")
+@click.option("--no-scratch", is_flag=True, help="Skip the from-scratch runs on K samples.")
+@click.option("--source-samples", type=click.IntRange(1), default=500, show_default=True,
+              help="Source training samples to generate.")
+@click.option("--val-samples", type=click.IntRange(1), default=100, show_default=True,
+              help="Validation samples to generate per family.")
+@click.option("--width", type=float, default=None, help="Generator channel multiplier.")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Training batch.")
+@click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+def transfer_cmd(source, target, ks, models, out, config_file, epochs, finetune_epochs,
+                 finetune_steps, freeze, no_scratch, source_samples, val_samples, width,
+                 batch_size, workers, seed, device) -> None:
+    """Train on SOURCE, test on TARGET before and after fine-tuning on K target samples."""
+    from ..study import TransferSettings, run_transfer
+
+    overrides = {k: v for k, v in (("epochs", epochs), ("width", width),
+                                   ("batch_size", batch_size), ("workers", workers))
+                 if v is not None}
+    settings = TransferSettings(
+        source=source, target=target, ks=_numbers(ks, int, "--k"),
+        models=[m.strip() for m in models.split(",") if m.strip()],
+        source_samples=source_samples, val_samples=val_samples,
+        config=str(config_file) if config_file else None, overrides=overrides,
+        finetune_epochs=finetune_epochs or 0, finetune_steps=finetune_steps or 0,
+        freeze=freeze, scratch=not no_scratch, seed=seed, device=device)
+    run_transfer(settings, out, log=click.echo)
+    click.echo(f"wrote {out / 'transfer.csv'} and {out / 'transfer.md'}")
+
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to ``cli``."""
+    """Add the ``study`` commands to ``cli``."""
+    cli.add_command(study_group)
