@@ -32,19 +32,24 @@ import torch.nn.functional as F
 
 from velocitygan.physics.acquisition import Acquisition
 
-__all__ = ["simulate_torch", "sponge_damping"]
+__all__ = ["simulate_torch", "sponge_damping", "sponge_profile"]
 
 C1, C2, C3 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0  # 4th-order 2nd-derivative weights
 
 StepFn = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
-def sponge_damping(acquisition: Acquisition, v_min_mps: torch.Tensor) -> torch.Tensor:
-    """Damping coefficient ``d`` in 1/s on the padded grid, ``(N, 1, nz+2P, nx+2P)``.
+def sponge_profile(
+    acquisition: Acquisition, v_min_mps: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sponge of the padded grid: ``d(z, x) = kappa[n] * profile[z, x]`` in 1/s.
 
     Args:
         acquisition: Grid and pad width ``P``.
         v_min_mps: ``(N,)`` minimum velocity of each model in m/s.
+
+    Returns:
+        ``kappa`` ``(N,)`` in 1/s and the unitless ``profile`` ``(nz+2P, nx+2P)`` in [0, 1].
     """
     pad, nz, nx = acquisition.pad_cells, acquisition.nz, acquisition.nx
     a_m = (pad - 1) * acquisition.dx_m
@@ -58,7 +63,12 @@ def sponge_damping(acquisition: Acquisition, v_min_mps: torch.Tensor) -> torch.T
     rel_z = (dist(nz) / (pad - 1)) ** 2  # (H,)
     rel_x = (dist(nx) / (pad - 1)) ** 2  # (W,)
     in_lr = rel_x > 0  # left/right zones cover the full height, corners included
-    profile = torch.where(in_lr[None, :], rel_x[None, :], rel_z[:, None])  # (H, W)
+    return kappa, torch.where(in_lr[None, :], rel_x[None, :], rel_z[:, None])
+
+
+def sponge_damping(acquisition: Acquisition, v_min_mps: torch.Tensor) -> torch.Tensor:
+    """Damping coefficient ``d`` in 1/s on the padded grid, ``(N, 1, nz+2P, nx+2P)``."""
+    kappa, profile = sponge_profile(acquisition, v_min_mps)
     return kappa[:, None, None, None] * profile[None, None]
 
 
@@ -106,14 +116,50 @@ def _steps(
     return p, p_prev, torch.stack(traces, dim=2)
 
 
+def _steps_fused(
+    p: torch.Tensor,
+    p_prev: torch.Tensor,
+    alpha: torch.Tensor,
+    kappa_dt: torch.Tensor,
+    profile: torch.Tensor,
+    src_z: int,
+    src_x: torch.Tensor,
+    src_amp: torch.Tensor,
+    rec_z: int,
+    rec_x: torch.Tensor | slice,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The same time steps written for ``torch.compile`` (one fused kernel per step).
+
+    Layout ``(N, H, W, S)``: the shots of a model sit next to each other, so each velocity
+    coefficient is loaded once for all shots; the sponge is ``kappa_dt * profile`` and the source
+    a mask built from indices, so neither costs a full-grid memory read. Returns ``p, p_prev`` and
+    ``(N, R, S, k)`` traces.
+    """
+    height, width = p.shape[1], p.shape[2]
+    z = torch.arange(height, device=p.device).view(1, height, 1, 1)
+    x = torch.arange(width, device=p.device).view(1, 1, width, 1)
+    is_src = (z == src_z) & (x == src_x.view(1, 1, 1, -1))
+    damp_dt = kappa_dt * profile
+    traces = []
+    for k in range(src_amp.shape[-1]):
+        q = F.pad(p, (0, 0, 2, 2, 2, 2))
+        near = q[:, 1:-3, 2:-2] + q[:, 3:-1, 2:-2] + q[:, 2:-2, 1:-3] + q[:, 2:-2, 3:-1]
+        far = q[:, :-4, 2:-2] + q[:, 4:, 2:-2] + q[:, 2:-2, :-4] + q[:, 2:-2, 4:]
+        lap = C2 * near + C3 * far + (2.0 * C1) * p
+        diff = p - p_prev
+        source = torch.where(is_src, src_amp[:, None, None, :, k], 0.0)
+        p_next = p + diff + alpha * lap - damp_dt * diff + source
+        traces.append(p_next[:, rec_z, rec_x, :])
+        p, p_prev = p_next, p
+    return p, p_prev, torch.stack(traces, dim=-1)
+
+
 _COMPILED: dict[str, StepFn] = {}
 
 
-def _step_fn(compile_mode: str | None) -> StepFn:
-    if compile_mode is None:
-        return _steps
+def _compiled(compile_mode: str) -> StepFn:
     if compile_mode not in _COMPILED:
-        _COMPILED[compile_mode] = torch.compile(_steps, mode=compile_mode, dynamic=False)
+        _COMPILED[compile_mode] = torch.compile(_steps_fused, mode=compile_mode)
     return _COMPILED[compile_mode]
 
 
@@ -131,6 +177,7 @@ def simulate_torch(
     *,
     compile_mode: str | None = None,
     steps_per_call: int = 10,
+    fused: bool | None = None,
 ) -> torch.Tensor:
     """Simulate all shots of all models with the OpenFWI recipe.
 
@@ -139,37 +186,55 @@ def simulate_torch(
         acquisition: Geometry and discretisation.
         wavelet: ``(nt,)`` source time function on the same device.
         compile_mode: None for eager; else a ``torch.compile`` mode ("default",
-            "reduce-overhead", "max-autotune-no-cudagraphs") applied to a chunk of steps.
+            "reduce-overhead", "max-autotune-no-cudagraphs") applied to ``steps_per_call`` steps
+            of the fused formulation (about 10x faster on a GPU at large batch).
         steps_per_call: Time steps per (compiled) chunk.
+        fused: Use the fused formulation (default: only when compiling).
 
     Returns:
         ``(N, n_shots, nt, n_receivers)`` float32 pressure at the receivers.
     """
     acq, pad = acquisition, acquisition.pad_cells
-    n_models, n_shots = velocity_mps.shape[0], acq.n_shots
-    dev = velocity_mps.device
+    n_models, n_shots, dev = velocity_mps.shape[0], acq.n_shots, velocity_mps.device
     v_pad = F.pad(velocity_mps[:, None], (pad, pad, pad, pad), mode="replicate")  # (N,1,H,W)
     alpha = (v_pad * (acq.dt_s / acq.dx_m)) ** 2
-    damp_dt = sponge_damping(acq, velocity_mps.detach().amin(dim=(1, 2))) * acq.dt_s
-
+    kappa, profile = sponge_profile(acq, velocity_mps.detach().amin(dim=(1, 2)))
     src_x = torch.tensor(acq.src_x, device=dev) + pad
     src_z = acq.src_z + pad
     beta = (v_pad[:, 0, src_z, src_x] * acq.dt_s) ** 2  # (N, S): (v dt)^2 at each source
     src_amp = beta[:, :, None] * wavelet[None, None, :]  # (N, S, nt)
-    n_idx = torch.arange(n_models, device=dev).repeat_interleave(n_shots)
-    s_idx = torch.arange(n_shots, device=dev).repeat(n_models)
-    src_index = (n_idx, s_idx, torch.full_like(n_idx, src_z), src_x.repeat(n_models))
     rec_x = _receiver_index(acq.rec_x, pad, dev)
-
+    rec_z = acq.rec_z + pad
     height, width = acq.nz + 2 * pad, acq.nx + 2 * pad
-    p = torch.zeros(n_models, n_shots, height, width, device=dev)
-    p_prev = torch.zeros_like(p)
-    step_fn = _step_fn(compile_mode)
     chunks = []
+    if not (compile_mode is not None if fused is None else fused):
+        damp_dt = (kappa * acq.dt_s)[:, None, None, None] * profile
+        n_idx = torch.arange(n_models, device=dev).repeat_interleave(n_shots)
+        s_idx = torch.arange(n_shots, device=dev).repeat(n_models)
+        src_index = (n_idx, s_idx, torch.full_like(n_idx, src_z), src_x.repeat(n_models))
+        p = torch.zeros(n_models, n_shots, height, width, device=dev)
+        p_prev = torch.zeros_like(p)
+        for start in range(0, acq.nt, steps_per_call):
+            amp = src_amp[..., start : start + steps_per_call]
+            p, p_prev, tr = _steps(p, p_prev, alpha, damp_dt, src_index, amp, rec_z, rec_x)
+            chunks.append(tr)
+        return torch.cat(chunks, dim=2)
+
+    alpha = alpha.permute(0, 2, 3, 1)  # (N, H, W, 1)
+    kappa_dt = (kappa * acq.dt_s).view(-1, 1, 1, 1)
+    profile = profile.view(1, height, width, 1)
+    p = torch.zeros(n_models, height, width, n_shots, device=dev)
+    p_prev = torch.zeros_like(p)
+    graphs = compile_mode == "reduce-overhead"
     for start in range(0, acq.nt, steps_per_call):
         amp = src_amp[..., start : start + steps_per_call]
-        fn = step_fn if amp.shape[-1] == steps_per_call else _steps  # eager for a short tail
-        p, p_prev, tr = fn(p, p_prev, alpha, damp_dt, src_index, amp, acq.rec_z + pad, rec_x)
-        # CUDA-graph outputs are overwritten by the next replay: keep a copy
-        chunks.append(tr.clone() if compile_mode == "reduce-overhead" else tr)
-    return torch.cat(chunks, dim=2)
+        full = compile_mode is not None and amp.shape[-1] == steps_per_call
+        fn = _compiled(compile_mode) if full else _steps_fused  # eager for a short tail
+        if graphs and full:
+            torch.compiler.cudagraph_mark_step_begin()
+        args = (alpha, kappa_dt, profile, src_z, src_x, amp, rec_z, rec_x)
+        p, p_prev, tr = fn(p, p_prev, *args)
+        if graphs and full:  # CUDA-graph outputs are overwritten by the next replay
+            p, p_prev, tr = p.clone(), p_prev.clone(), tr.clone()
+        chunks.append(tr)
+    return torch.cat(chunks, dim=-1).permute(0, 2, 3, 1)
