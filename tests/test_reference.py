@@ -98,3 +98,17 @@ def test_non_inversionnet_reference_is_rejected(tmp_path) -> None:
     torch.save({"model": {"deconv1_1.layers.1.weight": torch.zeros(2, 2, 3, 3)}, "epoch": 1}, path)
     with pytest.raises(VelocityGANError, match="not an InversionNet"):
         load_reference_generator(path)
+
+
+def test_checkpoint_load_generator_falls_back_to_reference(tmp_path) -> None:
+    from velocitygan.checkpoint import load_generator, load_generator_weights
+
+    model = tiny_generator(seed=6)
+    path = write_reference_checkpoint(tmp_path / "checkpoint.pth", model, dataset="style-b")
+    rebuilt, spec, ckpt = load_generator(path)
+    assert spec.name == "style-b" and ckpt["format"] == "openfwi-reference"
+    x = torch.randn(1, 5, 1000, 70)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    state, config = load_generator_weights(path)  # what `train --init-from` uses
+    assert config["width"] == 0.125 and set(state) == set(model.state_dict())

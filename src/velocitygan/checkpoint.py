@@ -69,8 +69,19 @@ def load_generator_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], d
 
 
 def _generator_parts(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict]:
-    """``(state_dict, generator config, checkpoint dict)`` of a generator checkpoint."""
-    ckpt = load_checkpoint(path)
+    """``(state_dict, generator config, checkpoint dict)`` of a generator checkpoint.
+
+    Falls back to OpenFWI reference-code checkpoints (:mod:`velocitygan.reference`: loaded
+    weights-only with an allow-list, layer names mapped to ours); their ``ckpt`` dict has
+    ``format`` = ``"openfwi-reference"``, ``dataset`` and ``epoch``/``step``.
+    """
+    from .reference import is_reference_checkpoint, reference_checkpoint_parts, safe_load
+
+    ckpt = safe_load(path)
+    if is_reference_checkpoint(ckpt):
+        return reference_checkpoint_parts(ckpt, path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise VelocityGANError(f"{path}: neither a velocitygan nor an OpenFWI reference checkpoint")
     model = ckpt.get("model")
     if not isinstance(model, dict) or "generator" not in ckpt or "generator" not in model:
         raise VelocityGANError(f"{path}: checkpoint holds no generator weights")

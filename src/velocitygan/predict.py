@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checkpoint import load_generator
 from .data import DatasetSpec, get_dataset, normalize_seismic, read_split
 from .data.npyfile import open_npy
-from .errors import ConfigError, DataError, VelocityGANError
+from .errors import ConfigError, DataError
 from .io import save_npy
-from .models import InversionNet, build_generator
-from .reference import is_reference_checkpoint, load_reference_generator, safe_load
+from .models import InversionNet
+from .reference import REFERENCE_FORMAT
 
 __all__ = [
     "LoadedModel",
@@ -69,36 +70,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def load_model(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the generator of a velocitygan or OpenFWI-reference checkpoint (eval mode).
 
-    Loading is weights-only with a small allow-list (see :func:`velocitygan.reference.safe_load`).
+    Loading is weights-only with a small allow-list (see :func:`velocitygan.reference.safe_load`);
+    :func:`velocitygan.checkpoint.load_generator` does the work.
     """
     path = Path(checkpoint).expanduser()
-    obj = safe_load(path)
-    if isinstance(obj, dict) and obj.get("format") == "velocitygan-checkpoint":
-        model_cfg = (obj.get("model") or {}).get("generator")
-        state = obj.get("generator")
-        if not isinstance(model_cfg, dict) or not isinstance(state, dict):
-            raise VelocityGANError(f"{path}: checkpoint holds no generator")
-        card = obj.get("dataset")
-        spec = DatasetSpec.from_dict(card, source=str(path)) if isinstance(card, dict) else None
-        model, source = build_generator(model_cfg), "velocitygan"
-        info = {"kind": obj["model"].get("kind"), "epoch": obj.get("epoch"),
-                "step": obj.get("step")}  # fmt: skip
-    elif is_reference_checkpoint(obj):
-        state, cfg = load_reference_generator(path)
-        model, source = build_generator(cfg["generator"]), "openfwi-reference"
-        spec = get_dataset(cfg["dataset"]) if cfg["dataset"] else None
-        info = {"kind": "openfwi-reference", "epoch": cfg["epoch"], "step": cfg["step"]}
-    else:
-        raise VelocityGANError(
-            f"{path}: neither a velocitygan checkpoint nor an OpenFWI reference checkpoint"
-        )
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise VelocityGANError(f"{path}: weights do not fit the generator ({first[:160]})") \
-            from None
-    model.eval().to(resolve_device(device))
+    model, spec, ckpt = load_generator(path, resolve_device(device))
+    source = "openfwi-reference" if ckpt.get("format") == REFERENCE_FORMAT else "velocitygan"
+    info = {"kind": (ckpt.get("model") or {}).get("kind"), "epoch": ckpt.get("epoch"),
+            "step": ckpt.get("step")}  # fmt: skip
     return LoadedModel(model=model, spec=spec, source=source, path=path, info=info)
 
 

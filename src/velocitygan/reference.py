@@ -40,8 +40,12 @@ __all__ = [
     "safe_load",
     "is_reference_checkpoint",
     "convert_reference_state_dict",
+    "reference_checkpoint_parts",
     "load_reference_generator",
+    "REFERENCE_FORMAT",
 ]
+
+REFERENCE_FORMAT = "openfwi-reference"
 
 # The only non-tensor classes a checkpoint may instantiate (plus torch's own weights-only set:
 # tensors, dicts, lists, tuples, numbers, strings, OrderedDict).
@@ -148,7 +152,19 @@ def load_reference_generator(path: str | Path) -> tuple[dict[str, torch.Tensor],
         VelocityGANError: unsafe or unreadable file, not a reference checkpoint, or not an
             InversionNet-shaped generator.
     """
-    obj = safe_load(path)
+    state, _, ckpt = reference_checkpoint_parts(safe_load(path), path)
+    return state, ckpt["reference"]
+
+
+def reference_checkpoint_parts(
+    obj: Any, path: str | Path
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """``(state_dict, generator config, checkpoint-like dict)`` of a loaded reference pickle.
+
+    The dict mirrors a velocitygan checkpoint where it can: ``format`` (``"openfwi-reference"``),
+    ``dataset`` (``DatasetSpec.to_dict()`` of the OpenFWI dataset named in ``args``, or None),
+    ``epoch``, ``step``, plus ``reference`` (see :func:`load_reference_generator`).
+    """
     if not is_reference_checkpoint(obj):
         raise VelocityGANError(
             f"{path}: not an OpenFWI reference checkpoint (expected a dict with a 'model' "
@@ -174,4 +190,12 @@ def load_reference_generator(path: str | Path) -> tuple[dict[str, torch.Tensor],
         "model_name": args.get("model", "InversionNet"),
         "args": args,
     }
-    return state, config
+    ckpt = {
+        "format": REFERENCE_FORMAT,
+        "model": {"kind": "openfwi-reference", "generator": dict(gen), "discriminator": None},
+        "dataset": OPENFWI_DATASETS[config["dataset"]].to_dict() if config["dataset"] else None,
+        "epoch": config["epoch"],
+        "step": config["step"],
+        "reference": config,
+    }
+    return state, dict(gen), ckpt
