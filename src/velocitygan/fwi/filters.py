@@ -18,11 +18,20 @@ import math
 
 import torch
 
-__all__ = ["butterworth_response", "lowpass"]
+__all__ = ["butterworth_response", "decay_samples", "lowpass"]
+
+
+def decay_samples(dt_s: float, cutoff_hz: float, order: int) -> int:
+    """Samples after which the filter's impulse response has decayed by ``e^-10`` (~5e-5).
+
+    The slowest pole has real part ``-2 pi f_cut sin(pi / (2 order))``.
+    """
+    rate = 2 * math.pi * cutoff_hz * math.sin(math.pi / (2 * order))
+    return int(math.ceil(10.0 / rate / dt_s))
 
 
 def butterworth_response(
-    n_fft: int, dt_s: float, cutoff_hz: float, *, order: int = 6, device=None
+    n_fft: int, dt_s: float, cutoff_hz: float, *, order: int = 4, device=None
 ) -> torch.Tensor:
     """Complex response of a causal Butterworth low-pass on the ``rfft`` grid.
 
@@ -48,7 +57,7 @@ def butterworth_response(
 
 
 def lowpass(
-    x: torch.Tensor, dt_s: float, cutoff_hz: float | None, *, dim: int = -1, order: int = 6
+    x: torch.Tensor, dt_s: float, cutoff_hz: float | None, *, dim: int = -1, order: int = 4
 ) -> torch.Tensor:
     """Causally low-pass filter ``x`` along the time axis ``dim``.
 
@@ -65,7 +74,7 @@ def lowpass(
     if cutoff_hz is None or cutoff_hz <= 0:
         return x
     nt = x.shape[dim]
-    n_fft = 2 * nt  # zero padding: the causal impulse response decays well inside nt samples
+    n_fft = nt + decay_samples(dt_s, cutoff_hz, order)  # no circular wrap of the response
     resp = butterworth_response(n_fft, dt_s, cutoff_hz, order=order, device=x.device)
     shape = [1] * x.dim()
     shape[dim] = resp.numel()

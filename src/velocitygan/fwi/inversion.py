@@ -105,27 +105,36 @@ class _Problem:
         self.band_obs = lowpass(self.obs, self.acq.dt_s, cutoff_hz, dim=2)
         self.band_wavelet = lowpass(self.wavelet, self.acq.dt_s, cutoff_hz, dim=-1)
 
-    def loss_and_grad(self, model: BoundedVelocity) -> tuple[float, torch.Tensor]:
-        """Backpropagate the band loss into ``model.latent.grad``; return (loss, misfit (N,))."""
+    def _chunk_loss(self, model: BoundedVelocity, sl: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Band loss of samples ``sl`` (misfit^2 + TV) and their relative L2 misfits."""
         from .. import physics
 
+        sim = physics.forward_model(
+            model()[sl], self.acq, backend=self.backend, device=self.device,
+            source_wavelet=self.band_wavelet,
+        )
+        obs = self.band_obs[sl]
+        misfit_sq = (sim - obs).flatten(1).pow(2).sum(1) / obs.flatten(1).pow(2).sum(1)
+        loss = misfit_sq.sum()
+        if self.tv_weight > 0:
+            loss = loss + self.tv_weight * total_variation(model.normalised()[sl]).sum()
+        return loss, misfit_sq.detach().sqrt()
+
+    @torch.no_grad()
+    def loss(self, model: BoundedVelocity) -> float:
+        """Band loss without gradient (for checks)."""
+        chunks = range(0, self.obs.shape[0], self.chunk)
+        return sum(float(self._chunk_loss(model, slice(i, i + self.chunk))[0]) for i in chunks)
+
+    def loss_and_grad(self, model: BoundedVelocity) -> tuple[float, torch.Tensor]:
+        """Backpropagate the band loss into ``model.latent.grad``; return (loss, misfit (N,))."""
         model.zero_grad(set_to_none=False)
         total, misfits = 0.0, []
         for i in range(0, self.obs.shape[0], self.chunk):
-            sl = slice(i, i + self.chunk)
-            v = model()[sl]
-            sim = physics.forward_model(
-                v, self.acq, backend=self.backend, device=self.device,
-                source_wavelet=self.band_wavelet,
-            )
-            obs = self.band_obs[sl]
-            misfit_sq = (sim - obs).flatten(1).pow(2).sum(1) / obs.flatten(1).pow(2).sum(1)
-            loss = misfit_sq.sum()
-            if self.tv_weight > 0:
-                loss = loss + self.tv_weight * total_variation(model.normalised()[sl]).sum()
+            loss, misfit = self._chunk_loss(model, slice(i, i + self.chunk))
             loss.backward()
-            total += float(loss)
-            misfits.append(misfit_sq.detach().sqrt())
+            total += float(loss.detach())
+            misfits.append(misfit)
         if self.clip_q is not None and self.clip_q < 1:
             g = model.latent.grad
             thr = torch.quantile(g.abs().flatten(1), self.clip_q, dim=1).clamp_min(1e-30)
