@@ -12,6 +12,8 @@ import dataclasses
 import math
 import multiprocessing
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -88,6 +90,50 @@ def simulate_maps(
     return out.cpu().numpy().astype(np.float32, copy=False)
 
 
+def _prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Produce ``items`` in a background thread (map generation overlaps the simulation, which
+    releases the GIL), ``depth`` ahead; exceptions are re-raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer thread
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """'forkserver' with this module (hence torch) preloaded, so workers start in well under a
+    second instead of each importing torch; 'spawn' where forkserver does not exist."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def _init_worker() -> None:
     torch.set_num_threads(1)  # one process per core; threads would only oversubscribe
 
@@ -109,13 +155,12 @@ def simulate_chunks(
         if cfg.device == "cpu":
             torch.set_num_threads(1)
         try:
-            for key, maps in chunks:
+            for key, maps in _prefetch(chunks):
                 yield key, simulate_maps(maps, cfg.backend, cfg.device, acquisition)
         finally:
             torch.set_num_threads(threads)
         return
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    ctx = _pool_context()
     source = iter(chunks)
     with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker) as pool:
         pending: dict[Future, Any] = {}
