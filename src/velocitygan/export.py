@@ -25,7 +25,7 @@ from .errors import ConfigError, VelocityGANError
 from .io import atomic_path
 from .predict import load_model, resolve_spec
 
-__all__ = ["PhysicalUnitsModel", "export_onnx", "onnx_session", "TOLERANCE"]
+__all__ = ["PhysicalUnitsModel", "export_module", "export_onnx", "onnx_session", "TOLERANCE"]
 
 TOLERANCE = 1e-4  # max |onnxruntime - PyTorch| on the normalised velocity scale
 
@@ -75,6 +75,35 @@ def onnx_session(path: str | Path, threads: int | None = None):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
+def export_module(
+    net: nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    *,
+    opset: int = 17,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Trace ``net`` (eval mode) on ``example`` into an ONNX file with a dynamic batch axis.
+
+    Input is named ``seismic``, output ``velocity``; ``metadata`` goes into the model's
+    metadata properties. Not atomic: write to a temporary path (see :func:`export_onnx`).
+    """
+    onnx, _ = _onnx_modules()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer / deprecation chatter, not the user's concern
+        torch.onnx.export(
+            net, (example,), str(path), dynamo=False, opset_version=opset,
+            input_names=["seismic"], output_names=["velocity"],
+            dynamic_axes={"seismic": {0: "batch"}, "velocity": {0: "batch"}},
+        )  # fmt: skip
+    model_proto = onnx.load(str(path))
+    for k, v in (metadata or {}).items():
+        entry = model_proto.metadata_props.add()
+        entry.key, entry.value = k, str(v)
+    onnx.checker.check_model(model_proto)
+    onnx.save(model_proto, str(path))
+
+
 def _test_input(shape: tuple[int, ...], spec: DatasetSpec, physical: bool) -> np.ndarray:
     """A reproducible batch spanning the training amplitude range (raw or normalised)."""
     rng = np.random.default_rng(0)
@@ -112,7 +141,7 @@ def export_onnx(
     Raises:
         VelocityGANError: onnxruntime and PyTorch disagree by more than :data:`TOLERANCE`.
     """
-    onnx, _ = _onnx_modules()
+    _onnx_modules()
     loaded = load_model(checkpoint, device="cpu")
     spec = resolve_spec(loaded, dataset)
     gen = loaded.model.eval()
@@ -123,25 +152,14 @@ def export_onnx(
                     physical_units)
     )  # fmt: skip
     onnx_path = Path(onnx_path)
-    with atomic_path(onnx_path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer / deprecation chatter, not the user's concern
-        torch.onnx.export(
-            net, (x,), str(tmp), dynamo=False, opset_version=opset,
-            input_names=["seismic"], output_names=["velocity"],
-            dynamic_axes={"seismic": {0: "batch"}, "velocity": {0: "batch"}},
-        )  # fmt: skip
-        model_proto = onnx.load(str(tmp))
-        units = "raw amplitude -> m/s" if physical_units else "normalised -> normalised"
-        meta = {"velocitygan_version": __version__, "units": units, "dataset": spec.name,
-                "data_min": spec.data_min, "data_max": spec.data_max,
-                "label_min_mps": spec.label_min, "label_max_mps": spec.label_max,
-                "input": "seismic (N, shots, time samples, receivers)",
-                "output": "velocity (N, 1, 70, 70)"}  # fmt: skip
-        for k, v in meta.items():
-            entry = model_proto.metadata_props.add()
-            entry.key, entry.value = k, str(v)
-        onnx.checker.check_model(model_proto)
-        onnx.save(model_proto, str(tmp))
+    units = "raw amplitude -> m/s" if physical_units else "normalised -> normalised"
+    meta = {"velocitygan_version": __version__, "units": units, "dataset": spec.name,
+            "data_min": spec.data_min, "data_max": spec.data_max,
+            "label_min_mps": spec.label_min, "label_max_mps": spec.label_max,
+            "input": "seismic (N, shots, time samples, receivers)",
+            "output": "velocity (N, 1, 70, 70)"}  # fmt: skip
+    with atomic_path(onnx_path) as tmp:
+        export_module(net, x, tmp, opset=opset, metadata=meta)
         with torch.no_grad():
             want = net(x).numpy()
         got = onnx_session(tmp).run(None, {"seismic": x.numpy()})[0]
