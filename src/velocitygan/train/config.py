@@ -56,6 +56,7 @@ class TrainConfig:
     device: str = _f("run", "auto", "auto (cuda if available), cpu or cuda")
     epochs: int = _f("run", 500, "passes over the training split")
     max_steps: int = _f("run", 0, "stop after this many iterations in total (0 = no limit)")
+    time_limit_min: float = _f("run", 0.0, "stop training after this many minutes (0 = no limit)")
     checkpoint_every_steps: int = _f("run", 0, "also write last.pt every K iterations (0 = off)")
     log_every_steps: int = _f("run", 50, "plain log line / TensorBoard scalars every K iterations")
     val_every_epochs: int = _f("run", 1, "validate every K epochs (and after the last)")
@@ -209,6 +210,8 @@ def _validate(cfg: TrainConfig) -> None:
                 "val_batch_size", "workers"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key} = {getattr(cfg, key)} must be >= 0")
+    if cfg.time_limit_min < 0:
+        raise ConfigError(f"time_limit_min = {cfg.time_limit_min} must be >= 0")
     for key in ("lr", "critic_lr", "width", "critic_width"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key} = {getattr(cfg, key)} must be > 0")

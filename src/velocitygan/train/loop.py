@@ -27,8 +27,8 @@ from .runlog import RunLog
 from .speed import autocast
 from .state import TrainState, checkpoint_state, set_train_mode
 
-__all__ = ["NonFiniteLossError", "train_step", "train_one_epoch", "validate", "save_last",
-           "StopFlag"]
+__all__ = ["NonFiniteLossError", "StopFlag", "any_rank", "save_last", "train_one_epoch",
+           "train_step", "validate"]
 
 
 class NonFiniteLossError(VelocityGANError):
@@ -59,7 +59,7 @@ class StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _any_rank(flag: bool, ts: TrainState) -> bool:
+def any_rank(flag: bool, ts: TrainState) -> bool:
     """True if ``flag`` holds on any process (one tiny all-reduce under DDP)."""
     if not ts.env.enabled:
         return flag
@@ -70,7 +70,7 @@ def _any_rank(flag: bool, ts: TrainState) -> bool:
 
 def _finite_or_skip(loss: torch.Tensor, name: str, ts: TrainState) -> bool:
     """False (skip the batch) or raise when ``loss`` is not finite on some process."""
-    if not _any_rank(not bool(torch.isfinite(loss.detach())), ts):
+    if not any_rank(not bool(torch.isfinite(loss.detach())), ts):
         return True
     if ts.cfg.nan_policy == "skip":
         return False
@@ -168,7 +168,8 @@ def _add(sums: dict[str, float], parts: dict[str, float]) -> None:
 
 def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, run_dir: Path,
                     stop: StopFlag) -> str:
-    """Run the rest of epoch ``ts.epoch``; returns ``done``, ``interrupted`` or ``max_steps``."""
+    """Run the rest of epoch ``ts.epoch``; returns ``done``, ``interrupted`` or ``limit``
+    (``max_steps`` or the time limit reached mid-epoch)."""
     cfg = ts.cfg
     total = batches_per_epoch(ds, cfg, ts.env)
     loader = train_loader(ds, cfg, ts.env, ts.epoch, ts.batches_done, augment)
@@ -176,6 +177,7 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
     log.start_epoch(ts.epoch, cfg.epochs, total, ts.batches_done)
     t_last, n_last = time.perf_counter(), 0
     iterator = iter(loader)
+    t0 = time.perf_counter()  # iteration time includes fetching the batch
     while True:
         try:
             x, y = next(iterator)
@@ -185,7 +187,6 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
             if stop.requested:
                 return "interrupted"
             raise
-        t0 = time.perf_counter()
         parts = train_step(ts, x, y)
         ts.step += 1
         ts.batches_done += 1
@@ -204,10 +205,12 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
             t_last, n_last = now, 0
         if cfg.checkpoint_every_steps and ts.step % cfg.checkpoint_every_steps == 0:
             save_last(ts, run_dir)
-        if _any_rank(stop.requested, ts):
+        t0 = time.perf_counter()
+        if any_rank(stop.requested, ts):
             return "interrupted"
-        if cfg.max_steps and ts.step >= cfg.max_steps:
-            return "done" if ts.batches_done >= total else "max_steps"
+        if (cfg.max_steps and ts.step >= cfg.max_steps) or (
+                ts.deadline < math.inf and any_rank(time.monotonic() > ts.deadline, ts)):
+            return "done" if ts.batches_done >= total else "limit"
 
 
 @torch.no_grad()

@@ -44,6 +44,7 @@ class TrainState:
     skipped: int = 0  # batches skipped for a non-finite loss in the epoch in progress
     epoch_time_s: float = 0.0  # step time spent in the epoch in progress
     epoch_samples: int = 0  # samples (all processes) trained on in the epoch in progress
+    deadline: float = math.inf  # time.monotonic() after which this session stops (time limit)
 
 
 def _fmt(channels_last: bool) -> torch.memory_format:
