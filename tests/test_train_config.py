@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +12,9 @@ from trainkit import one_thread  # noqa: F401
 
 from velocitygan.errors import ConfigError
 from velocitygan.train import TrainConfig, dump_toml, load_toml_config, resolve_config
+from velocitygan.train.config import PRESETS
 from velocitygan.train.gan import critic_loss, gradient_penalty, interpolation_factors
+from velocitygan.train.state import lr_factor
 
 
 def test_reference_defaults_per_model():
@@ -93,3 +96,25 @@ def test_gradient_penalty_of_a_linear_critic():
     expected = critic(fake).mean() - critic(real).mean() + 10.0
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert parts["gp"].item() == pytest.approx(1.0)
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_bundled_config_files_match_the_presets():
+    assert resolve_config(file=CONFIGS / "openfwi.toml") == resolve_config()
+    inv = resolve_config(file=CONFIGS / "openfwi-inversionnet.toml")
+    assert inv == resolve_config(overrides={"model": "inversionnet"})
+    demo = resolve_config(file=CONFIGS / "cpu-demo.toml")
+    assert demo == resolve_config(overrides=PRESETS["cpu-demo"])
+    assert demo.width < 1 and demo.n_critic == 1
+
+
+def test_lr_schedule():
+    cfg = resolve_config(overrides={"lr_schedule": "cosine", "warmup_steps": 10,
+                                    "min_lr_ratio": 0.1})
+    assert lr_factor(0, 110, cfg) == pytest.approx(0.1)  # warm-up starts at 1/10
+    assert lr_factor(9, 110, cfg) == pytest.approx(1.0)
+    assert lr_factor(60, 110, cfg) == pytest.approx(0.55)  # half way down the cosine
+    assert lr_factor(110, 110, cfg) == pytest.approx(0.1)
+    assert lr_factor(500, 110, resolve_config()) == 1.0  # reference: constant

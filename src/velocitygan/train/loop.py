@@ -25,7 +25,7 @@ from .gan import critic_loss, generator_loss, interpolation_factors
 from .loaders import batches_per_epoch, train_loader
 from .runlog import RunLog
 from .speed import autocast
-from .state import TrainState, checkpoint_state, set_train_mode
+from .state import TrainState, apply_lr, checkpoint_state, set_train_mode
 
 __all__ = ["NonFiniteLossError", "StopFlag", "any_rank", "save_last", "train_one_epoch",
            "train_step", "validate"]
@@ -123,6 +123,7 @@ def train_step(ts: TrainState, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
     Returns the detached loss parts as floats, or None if the batch was skipped.
     """
     cfg, plan = ts.cfg, ts.plan
+    apply_lr(ts)
     gen_turn = ts.critic is None or (ts.step + 1) % cfg.n_critic == 0
     x = _to(x, ts, plan.g_channels_last)
     y = y.to(ts.env.device, non_blocking=True)

@@ -17,7 +17,7 @@ from ..errors import ConfigError, VelocityGANError
 from ..io import write_text
 from .config import TrainConfig, dump_toml, load_toml_config, resolve_config
 from .distributed import DistEnv, setup_distributed, teardown_distributed
-from .loaders import build_datasets, val_loader
+from .loaders import batches_per_epoch, build_datasets, val_loader
 from .loop import StopFlag, any_rank, epoch_means, save_last, train_one_epoch, validate
 from .runlog import RunLog
 from .speed import resolve_speed
@@ -130,6 +130,7 @@ def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
              f"(validation {len(val_ds)}), {env.world_size} process(es) on {env.device}; "
              f"{plan.describe()}; run folder {run_dir}")
     vloader = val_loader(val_ds, cfg, env)
+    ts.total_steps = cfg.max_steps or cfg.epochs * batches_per_epoch(train_ds, cfg, env)
     if cfg.time_limit_min:
         ts.deadline = time.monotonic() + 60.0 * cfg.time_limit_min
     row: dict[str, Any] = {}

@@ -18,7 +18,8 @@ from .config import TrainConfig
 from .distributed import DistEnv, broadcast_module
 from .speed import SpeedPlan
 
-__all__ = ["TrainState", "build_state", "checkpoint_state", "restore_state", "set_train_mode"]
+__all__ = ["TrainState", "apply_lr", "build_state", "checkpoint_state", "lr_factor",
+           "restore_state", "set_train_mode"]
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TrainState:
     epoch_time_s: float = 0.0  # step time spent in the epoch in progress
     epoch_samples: int = 0  # samples (all processes) trained on in the epoch in progress
     deadline: float = math.inf  # time.monotonic() after which this session stops (time limit)
+    total_steps: int = 0  # iterations of the whole run (for the lr schedule)
 
 
 def _fmt(channels_last: bool) -> torch.memory_format:
@@ -81,8 +83,30 @@ def set_train_mode(ts: TrainState) -> None:
 
 
 def _adamw(params: list, lr: float, betas: list, weight_decay: float) -> torch.optim.AdamW:
-    return torch.optim.AdamW(params, lr=lr, betas=(float(betas[0]), float(betas[1])),
-                             weight_decay=weight_decay)
+    opt = torch.optim.AdamW(params, lr=lr, betas=(float(betas[0]), float(betas[1])),
+                            weight_decay=weight_decay)
+    for group in opt.param_groups:
+        group["base_lr"] = lr  # the schedule scales this (see lr_factor)
+    return opt
+
+
+def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """Learning-rate multiplier at iteration ``step`` (0-based): linear warm-up, then
+    constant (reference) or cosine decay from 1 to ``min_lr_ratio`` at ``total_steps``."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant" or total_steps <= cfg.warmup_steps:
+        return 1.0
+    progress = min(1.0, (step - cfg.warmup_steps) / (total_steps - cfg.warmup_steps))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def apply_lr(ts: TrainState) -> None:
+    """Set every parameter group's lr for iteration ``ts.step``."""
+    factor = lr_factor(ts.step, ts.total_steps, ts.cfg)
+    for opt in (ts.opt_g, ts.opt_d):
+        for group in [] if opt is None else opt.param_groups:
+            group["lr"] = group["base_lr"] * factor
 
 
 def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPlan) -> TrainState:
