@@ -101,6 +101,11 @@ def test_evaluate_user_errors_are_one_line(setup, tmp_path, capsys) -> None:
     # A checkpoint without normalisation works once --dataset names it.
     assert main(["evaluate", "-c", str(bare), "--data", str(split), "--dataset", "flatvel-a",
                  "--out", str(tmp_path / "ok"), "--no-figures"]) == 0  # fmt: skip
+    # Overriding a checkpoint's normalisation works but says so on one line.
+    assert main(["evaluate", "-c", str(ckpt), "--data", str(split), "--dataset", "curvevel-b",
+                 "--out", str(tmp_path / "ok2"), "--no-figures"]) == 0  # fmt: skip
+    warn = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
+    assert len(warn) == 1 and "curvevel-b" in warn[0] and "flatvel-a" in warn[0]
 
 
 def test_physics_option_reports_data_misfit(setup, tmp_path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -17,6 +20,19 @@ CKPT = click.option(
 DATASET = click.option("--dataset", "-d", default=None, help=DATASET_HELP)
 BATCH = click.option("--batch-size", "-b", default=64, show_default=True, type=click.IntRange(1))
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Library warnings (e.g. normalisation mismatch) as one ``warning: ...`` line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, UserWarning):
+                    click.echo(f"warning: {w.message}", err=True)
 
 
 def _perturbation_options(f):
@@ -66,11 +82,12 @@ def evaluate_cmd(checkpoint, split, out, dataset, batch_size, device, physics, n
     from ..evaluate import evaluate_checkpoint
 
     raw_transform, extra = _raw_transform(**perturbation)
-    m = evaluate_checkpoint(
-        checkpoint, split, out, dataset=dataset, batch_size=batch_size, device=device,
-        raw_transform=raw_transform, physics=physics, figures=not no_figures,
-        save_predictions=save_predictions, extra=extra,
-    )  # fmt: skip
+    with _warnings_as_lines():
+        m = evaluate_checkpoint(
+            checkpoint, split, out, dataset=dataset, batch_size=batch_size, device=device,
+            raw_transform=raw_transform, physics=physics, figures=not no_figures,
+            save_predictions=save_predictions, extra=extra,
+        )  # fmt: skip
     click.echo(f"samples   {m['samples']}  ({m['samples_per_s']:.1f} samples/s on {m['device']})")
     click.echo(f"MAE       {m['mae']:.4f}  ({m['mae_mps']:.1f} m/s)")
     click.echo(f"RMSE      {m['rmse']:.4f}  ({m['rmse_mps']:.1f} m/s)")
@@ -196,8 +213,9 @@ def export_cmd(checkpoint, onnx_path, dataset, normalized, opset) -> None:
     """Export the generator to ONNX and check it against PyTorch in onnxruntime."""
     from ..export import export_onnx
 
-    r = export_onnx(checkpoint, onnx_path, dataset=dataset, physical_units=not normalized,
-                    opset=opset)  # fmt: skip
+    with _warnings_as_lines():
+        r = export_onnx(checkpoint, onnx_path, dataset=dataset, physical_units=not normalized,
+                        opset=opset)  # fmt: skip
     click.echo(f"wrote {onnx_path} ({r['units']}); onnxruntime vs PyTorch max |diff| "
                f"{r['max_abs_diff']:.2e} {r['diff_units']}")  # fmt: skip
 
