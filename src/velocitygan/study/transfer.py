@@ -173,15 +173,21 @@ def _position(run: Path, ck: dict[str, Any]) -> dict[str, Any]:
 
 def _finetune_budget(settings: TransferSettings, k: int, batch: int, source_epochs: int
                      ) -> dict[str, int]:
-    """Epochs / max_steps / batch of a run on K samples."""
+    """Epochs / max_steps / batch of a run on K samples.
+
+    The K samples are preloaded and read in-process (``workers = 0``): with small K an epoch is
+    a step or two, and starting DataLoader workers every epoch would cost more than the step.
+    Validation runs once, at the end (the study evaluates the final weights itself).
+    """
     batch = min(batch, k)
+    common = {"batch_size": batch, "workers": 0, "preload": True}
     if settings.finetune_steps > 0:
         per_epoch = max(1, k // batch)
         epochs = math.ceil(settings.finetune_steps / per_epoch)
-        return {"epochs": epochs, "max_steps": settings.finetune_steps, "batch_size": batch,
-                "val_every_epochs": epochs}
+        return {"epochs": epochs, "max_steps": settings.finetune_steps,
+                "val_every_epochs": epochs, **common}
     epochs = settings.finetune_epochs or source_epochs
-    return {"epochs": epochs, "batch_size": batch, "val_every_epochs": epochs}
+    return {"epochs": epochs, "val_every_epochs": epochs, **common}
 
 
 def _evaluate(ckpt: Path, split: Path, out: Path) -> dict[str, Any]:
