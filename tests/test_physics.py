@@ -260,3 +260,16 @@ def test_fused_formulation_matches_eager():
     (g_eager,) = torch.autograd.grad(eager.square().sum(), v)
     (g_fused,) = torch.autograd.grad(fused.square().sum(), v)
     assert rel_l2(g_fused, g_eager) < 1e-4
+
+
+def test_torch_backend_works_without_deepwave(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "deepwave", None)  # makes "import deepwave" fail
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    assert default_backend() == "torch"
+    acq = Acquisition(nz=12, nx=12, nt=20, src_x=(6,), rec_x=(0, 11), pad_cells=4)
+    out = forward_model(np.full((12, 12), 2000.0), acq)  # backend="auto"
+    assert out.shape == (1, 1, 20, 2)
+    with pytest.raises(VelocityGANError, match="deepwave"):
+        forward_model(np.full((12, 12), 2000.0), acq, backend="deepwave")

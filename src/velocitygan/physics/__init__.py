@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-import numpy as np
 import torch
 
 from velocitygan.errors import ConfigError
@@ -111,7 +110,3 @@ def forward_model(
         else:
             out = simulate_torch(v, acq, wavelet, compile_mode=compile_mode)
     return out.contiguous()
-
-
-def _as_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy()
