@@ -155,3 +155,14 @@ def test_bad_input_one_line(tmp_path: Path, monkeypatch, capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err
     assert not Path("out").exists() or not any(Path("out").rglob("*.npy"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_torch_backend_matches_cpu(tmp_path: Path):
+    from velocitygan.synth import generate_dataset
+
+    card = generate_dataset(tmp_path / "g", "flatfault-a", 3, shard_size=3, device="cuda",
+                            backend="torch", progress=False)
+    gpu = np.load(card.parent / "data" / "data0.npy")
+    cpu = forward_model(make_velocity_maps("flatfault-a", 3, seed=0)).numpy()
+    assert np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu) < 5e-3
