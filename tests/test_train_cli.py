@@ -108,3 +108,22 @@ def test_init_from_with_frozen_encoder(tiny, tmp_path):
     # a checkpoint of another width does not fit: clear error
     assert main(train_args(tiny, tmp_path / "bad", "--init-from", str(src / "best.pt"),
                            "--width", "0.125")) == 2
+
+
+def test_augmentation_keys_reach_the_dataset(tiny, tmp_path):
+    from velocitygan.data import get_dataset
+    from velocitygan.train import resolve_config
+    from velocitygan.train.loaders import build_datasets
+
+    base = {"train": str(tiny["train"]), "val": str(tiny["val"]),
+            "dataset": str(tiny["dataset"])}
+    spec = get_dataset(base["dataset"])
+    assert build_datasets(resolve_config(overrides=base), spec)[2] is None  # off by default
+    cfg = resolve_config(overrides=base | {"augment_flip": True, "augment_noise_snr_db": 10.0,
+                                           "augment_trace_dropout": 0.2})
+    train_ds, _, augment = build_datasets(cfg, spec)
+    assert augment.flip and augment.noise_snr_db == (10.0, 10.0)
+    assert augment.trace_dropout == 0.2 and train_ds.transform is augment
+    run = tmp_path / "aug"
+    assert main(train_args(tiny, run, "--epochs", "1", "--set", "augment_flip=true",
+                           model="inversionnet")) == 0
