@@ -49,7 +49,8 @@ LEAKY_SLOPE = 0.2  # reference LeakyReLU slope for every block
 CROP_PX = 5  # the decoder produces 80 x 80; the reference crops 5 px per side -> 70 x 70
 OUTPUT_SIZE = 70  # velocity-map side (grid cells)
 CRITIC_NORMS = ("batch", "none", "layer", "instance")
-# Chosen by bench/bench_critic_norm.py (see bench/results/critic_norm.md).
+# Best mean validation MAE in bench/bench_critic_norm.py (bench/results/critic_norm.md), but only
+# 10 m/s ahead of "instance", within seed noise; BatchNorm largely mutes the adversarial signal.
 DEFAULT_CRITIC_NORM = "batch"
 
 Size2 = int | tuple[int, int]
@@ -323,21 +324,26 @@ def reference_key_to_ours(key: str, network: str = "generator") -> str:
     return ("encoder." if head.startswith("convblock") else "decoder.") + key
 
 
-# Fastest switch combination per device and step type, from bench/bench_models.py measurements
-# (bench/results/models_*.md). Keys: "inference", "generator" (L1+L2 step), "critic" (WGAN-GP
-# critic step with the penalty's double backward), "gan_generator" (generator step with the
-# adversarial term). "bf16" means torch.autocast(dtype=torch.bfloat16) around the forward.
+# Switches per device and step type (bench/bench_models.py; numbers in bench/results/models_cpu.md).
+# Keys: "inference", "generator" (L1+MSE step), "critic" (settings for the critic NETWORK in
+# the WGAN-GP critic step; the generator forward inside that step uses "inference"),
+# "gan_generator" (generator step with the adversarial term). "bf16" = torch.autocast(bfloat16).
+# CPU (2-core EPYC, torch 2.13): channels_last + bf16 was fastest for every step type, 2-3.7x
+# over eager fp32. The critic network stays fp32: under bf16 the BatchNorm critic's per-sample
+# gradient norms (what the penalty constrains) move by up to 18 %, and the critic network is a
+# small part of the step's cost. CUDA: NOT measured yet (no GPU time); the entries are the usual
+# tensor-core choice and must be replaced by `bench_models.py --device cuda` numbers.
 FAST_SETTINGS: dict[str, dict[str, dict[str, bool]]] = {
     "cpu": {
         "inference": {"channels_last": True, "bf16": True},
         "generator": {"channels_last": True, "bf16": True},
-        "critic": {"channels_last": False, "bf16": True},
+        "critic": {"channels_last": False, "bf16": False},
         "gan_generator": {"channels_last": True, "bf16": True},
     },
     "cuda": {
         "inference": {"channels_last": True, "bf16": True},
         "generator": {"channels_last": True, "bf16": True},
-        "critic": {"channels_last": True, "bf16": True},
+        "critic": {"channels_last": True, "bf16": False},
         "gan_generator": {"channels_last": True, "bf16": True},
     },
 }
