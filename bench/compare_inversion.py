@@ -9,7 +9,7 @@ of a split file (``--split``, e.g. a generated dataset's val.txt).
 Example (the figures in bench/results/inversion_compare.md)::
 
     flock /tmp/vgan-cpu.lock .venv/bin/python bench/compare_inversion.py \\
-        --checkpoint demo/run/best.pt --family flatvel-a --samples 20 --iterations 40
+        --checkpoint demo/run/best.pt --family flatvel-a --samples 20 --iterations 30
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", help="use the first --samples labelled samples of this split")
     p.add_argument("--dataset", help="normalisation for --split / the network")
     p.add_argument("--samples", type=int, default=20)
-    p.add_argument("--iterations", type=int, default=40, help="FWI-alone iterations")
+    p.add_argument("--iterations", type=int, default=30, help="FWI-alone iterations")
     p.add_argument("--refine", type=int, default=None, help="hybrid iterations [--iterations]")
     p.add_argument("--freqs", default="5,10,full")
     p.add_argument("--smooth-sigma", type=float, default=DEFAULT_SMOOTH_SIGMA_CELLS)
@@ -126,7 +126,8 @@ def report(rows, true, args, n, refine) -> str:
         f"{torch.get_num_threads()} threads, device {dev} (GPU: {gpu}), backend {args.backend}.",
         f"FWI: Adam, bands {args.freqs} Hz, {args.iterations} iterations (FWI alone) and "
         f"{refine} (hybrid), all {n} samples in one batch; smooth start = true model blurred "
-        f"with a {args.smooth_sigma:g}-cell Gaussian. Seed {args.seed}.",
+        f"with a {args.smooth_sigma:g}-cell Gaussian. Seed {args.seed}. "
+        f"Network: {args.checkpoint}.",
         "Metrics on the normalised [-1, 1] scale (OpenFWI conventions; SSIM zero-padded); "
         "MAE (m/s) = MAE x 1500; misfit = relative L2 data misfit ||F(v) - d|| / ||d||.",
         "",

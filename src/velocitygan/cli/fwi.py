@@ -75,7 +75,7 @@ def _common(kw: dict):
               help="Start model: smooth (the true model smoothed; needs --true), linear "
                    "(vmin at the surface to vmax at the bottom) or START.npy in m/s. "
                    "Default: smooth with --true, else linear.")
-@click.option("--smooth-sigma", type=float, default=5.0, show_default=True,
+@click.option("--smooth-sigma", type=float, default=10.0, show_default=True,
               help="Gaussian std of --init smooth, in grid cells.")
 @click.option("--iterations", "-n", type=int, default=100, show_default=True)
 def fwi_cmd(init, smooth_sigma, iterations, **kw) -> None:

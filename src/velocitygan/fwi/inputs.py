@@ -21,10 +21,10 @@ __all__ = [
     "start_model",
 ]
 
-# Standard benchmark start: the true model blurred by a Gaussian of 5 cells (50 m) std: layer
+# Standard benchmark start: the true model blurred by a Gaussian of 10 cells (100 m) std: layer
 # boundaries are gone but the long-wavelength trend (what FWI cannot recover without low
 # frequencies) is kept.
-DEFAULT_SMOOTH_SIGMA_CELLS = 5.0
+DEFAULT_SMOOTH_SIGMA_CELLS = 10.0
 
 
 def parse_samples(text: str | None, n_available: int) -> list[int]:
