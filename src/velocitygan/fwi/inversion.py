@@ -37,8 +37,9 @@ class FWIResult:
     Attributes:
         velocity_mps: inverted maps, float32 ``(N, 1, nz, nx)`` in m/s.
         init_velocity_mps: start maps, float32 ``(N, 1, nz, nx)`` in m/s.
-        history: one dict per iteration: iteration, band_hz, time_s, misfit (mean relative L2
-            in that band), mae_mps (when the true model is known, else None).
+        history: one dict per iteration: iteration, band_hz, time_s (since the start),
+            misfit (mean relative L2 in that band, of the model the iteration started from),
+            mae_mps (after the iteration, when the true model is known, else None).
         misfit: final full-band relative L2 misfit per sample ``(N,)``.
         init_misfit: full-band misfit of the start maps ``(N,)``.
         mae_mps: final MAE per sample in m/s ``(N,)`` or None.
