@@ -127,3 +127,16 @@ def test_augmentation_keys_reach_the_dataset(tiny, tmp_path):
     run = tmp_path / "aug"
     assert main(train_args(tiny, run, "--epochs", "1", "--set", "augment_flip=true",
                            model="inversionnet")) == 0
+
+
+def test_cached_normalised_samples_train_identically(tiny, tmp_path):
+    plain, cached = tmp_path / "plain", tmp_path / "cached"
+    assert main(train_args(tiny, plain, "--epochs", "2", model="inversionnet")) == 0
+    assert main(train_args(tiny, cached, "--epochs", "2", "--set", "cache_normalized=true",
+                           model="inversionnet")) == 0
+    a = torch.load(plain / "last.pt", weights_only=True)["generator"]
+    b = torch.load(cached / "last.pt", weights_only=True)["generator"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert main(train_args(tiny, tmp_path / "bad", "--set", "cache_normalized=true",
+                           "--workers", "1")) == 2

@@ -13,8 +13,8 @@ from ..errors import ConfigError
 from .config import TrainConfig
 from .distributed import DistEnv
 
-__all__ = ["ResumableSampler", "batches_per_epoch", "build_datasets", "local_batch",
-           "train_loader", "val_loader"]
+__all__ = ["CachedDataset", "ResumableSampler", "batches_per_epoch", "build_datasets",
+           "local_batch", "train_loader", "val_loader"]
 
 
 class ResumableSampler(DistributedSampler):
@@ -38,6 +38,26 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start
+
+
+class CachedDataset(Dataset):
+    """Keeps each normalised ``(x, y)`` pair of ``base`` in RAM after its first read.
+
+    ``transform`` (augmentation, pure) runs after the cache, so augmented epochs still differ.
+    """
+
+    def __init__(self, base: Dataset, transform: object = None) -> None:
+        self.base, self.transform = base, transform
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        item = self.cache.get(index)
+        if item is None:
+            item = self.cache[index] = self.base[index]
+        return item if self.transform is None else self.transform(*item)
 
 
 def local_batch(cfg: TrainConfig, env: DistEnv) -> int:
@@ -67,11 +87,15 @@ def build_datasets(cfg: TrainConfig, spec: DatasetSpec) -> tuple[Dataset, Datase
         if not getattr(cfg, key):
             raise ConfigError(f"no {key} split given; pass --{key} SPLIT_FILE")
     augment = _augmentation(cfg, spec)
-    train = OpenFWIDataset(cfg.train, spec, preload=cfg.preload, transform=augment)
+    cache = cfg.cache_normalized
+    train = OpenFWIDataset(cfg.train, spec, preload=cfg.preload,
+                           transform=None if cache else augment)
     val = OpenFWIDataset(cfg.val, spec, preload=cfg.preload)
     if not train.labeled or not val.labeled:
         bad = cfg.train if not train.labeled else cfg.val
         raise ConfigError(f"{bad}: training needs DATA<TAB>LABEL lines (labels missing)")
+    if cache:
+        train, val = CachedDataset(train, augment), CachedDataset(val)
     return _limit(train, cfg.train_limit), _limit(val, cfg.val_limit), augment
 
 
