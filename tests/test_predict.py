@@ -43,6 +43,10 @@ def test_predict_single_sample_and_batch(setup, tmp_path) -> None:
     assert vb.shape == (3, 1, 70, 70)
     np.testing.assert_allclose(vb[1], v1[0], atol=0.05)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.npy", "v1.npy", "vb.npy"]
+    # A one-column split file (data only, relative paths) gives the same maps.
+    (root / "unlabeled.txt").write_text("data/data0.npy\n")
+    vs = predict(ckpt, root / "unlabeled.txt", log=lambda m: None)
+    np.testing.assert_allclose(vs, vb, atol=0.05)  # batch size changes float rounding
 
 
 def test_predict_warns_on_out_of_range_and_rejects_nan(setup, tmp_path, capsys) -> None:

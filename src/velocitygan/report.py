@@ -101,9 +101,11 @@ def curves_figure(cols: dict[str, list[float | None]]):
     if not panels:
         return None
     with rc_context(STYLE):
-        fig = Figure(figsize=(3.3 * len(panels), 2.7), layout="constrained")
-        axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        for ax, (title, names) in zip(axes, panels, strict=True):
+        ncols = 2 if len(panels) == 4 else len(panels)  # 2 x 2 keeps four panels readable
+        nrows = -(-len(panels) // ncols)
+        fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, (title, names) in zip(axes, panels, strict=True):  # fmt: skip
             for name in names:
                 xs, ys = _series(cols, x_name, name)
                 ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, lw=1.2, label=name)
