@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Learns FlatVel-A-like maps in ~9 minutes on 2 CPU cores (measured: make demo).
     "cpu-demo": {
         "model": "velocitygan",
-        "epochs": 55,  # ~10 s per epoch of 900 samples at width 0.25 on 2 cores
+        "epochs": 45,  # ~10 s per epoch of 900 samples at width 0.25 on 2 cores
         "time_limit_min": 11.0,  # safety net: the demo must finish in < 15 min
         "batch_size": 32,
         "workers": 0,  # 2 cores: a loader process would steal the compute threads' core
