@@ -57,7 +57,7 @@ def base_config(card: Path, device: str, **kw) -> dict:
 
 def throughput(card: Path, device: str, model: str, batch: int, setting: dict,
                cycles: int) -> float:
-    """Samples/s over ``cycles`` n_critic cycles (1 iteration each for InversionNet)."""
+    """Samples/s over ``cycles`` n_critic cycles (3 iterations each for InversionNet)."""
     cfg = resolve_config(overrides=base_config(card, device, model=model, batch_size=batch)
                          | setting)
     env = DistEnv(device=torch.device(device))
@@ -65,7 +65,7 @@ def throughput(card: Path, device: str, model: str, batch: int, setting: dict,
     ts = build_state(cfg, spec, env, resolve_speed(cfg, env.device))
     set_train_mode(ts)
     train_ds, _, _ = build_datasets(cfg, spec)
-    per_cycle = cfg.n_critic if model == "velocitygan" else 1
+    per_cycle = cfg.n_critic if model == "velocitygan" else 3
 
     def batches():
         for epoch in itertools.count():
@@ -131,13 +131,13 @@ def main() -> None:
         SETTINGS["fast + compile"] = SETTINGS["fast (auto)"] | {"compile": "true"}
     card = dataset(args.data, 300, args.device)
     batches = (16,) if args.quick else (16, 64)
-    cycles = 1 if args.quick else 2
     extra = " fast + compile (samples/s) |" if args.compile else ""
     lines = [f"Machine: {machine(args.device)}", "",
              f"| model | batch | eager fp32 (samples/s) | fast (samples/s) | speed-up |{extra}",
              "|---|---|---|---|---|" + ("---|" if args.compile else "")]
     print("\n".join(lines), flush=True)
     for model, batch in itertools.product(("inversionnet", "velocitygan"), batches):
+        cycles = 1 if args.quick or batch > 16 else 2  # timed after one warm-up cycle
         rate = {n: throughput(card, args.device, model, batch, s, cycles)
                 for n, s in SETTINGS.items()}
         row = (f"| {model} | {batch} | {rate['eager fp32']:.2f} | {rate['fast (auto)']:.2f} | "
@@ -146,7 +146,7 @@ def main() -> None:
             row += f" {rate['fast + compile']:.2f} |"
         lines.append(row)
         print(row, flush=True)
-    steps = args.acc_steps or (20 if args.quick else 100)
+    steps = args.acc_steps or (20 if args.quick else 50)
     acc = accuracy(card, args.device, steps, 16, args.data.parent / "acc")
     e, f = acc["eager fp32"], acc["fast (auto)"]
     lines += ["", f"Equal-step accuracy: full-size VelocityGAN (reference settings, n_critic 5), "
