@@ -39,10 +39,14 @@ RawTransform = Callable[[np.ndarray, int], np.ndarray]
 
 def _physics_misfit(pred_mps: torch.Tensor, x_norm: torch.Tensor, spec: DatasetSpec):
     """Relative L2 data misfit of predictions against the observed (raw) seismic, ``(N,)``."""
-    from .consistency import data_misfit  # FWI helper's module; imported only when asked
+    from .consistency import data_misfit  # imported only when asked
+    from .physics import Acquisition
 
+    # generated datasets carry their acquisition in the card; OpenFWI's otherwise
+    acq_dict = spec.extra.get("acquisition")
+    acquisition = Acquisition.from_dict(acq_dict) if isinstance(acq_dict, dict) else None
     observed_raw = denormalize_seismic(x_norm.double(), spec).float()
-    return data_misfit(pred_mps, observed_raw).detach().float().cpu()
+    return data_misfit(pred_mps, observed_raw, acquisition).detach().float().cpu()
 
 
 @torch.no_grad()
