@@ -49,15 +49,13 @@ def mean_map_baseline(train_split: Path, val_split: Path) -> float:
 
 def _training_curve(run_dir: Path, out_png: Path, baseline_mps: float) -> None:
     """Validation MAE (m/s) per epoch with the baseline, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     with open(run_dir / "metrics.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["val_mae_mps"]]
     minutes = [float(r["time_s"]) / 60 for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.add_subplot()
     ax.plot(minutes, [float(r["val_mae_mps"]) for r in rows], "o-", ms=3, label="VelocityGAN")
     ax.axhline(baseline_mps, color="grey", ls="--", label="mean training map")
     ax.set_xlabel("training time (min)")
@@ -67,7 +65,6 @@ def _training_curve(run_dir: Path, out_png: Path, baseline_mps: float) -> None:
     ax.grid(alpha=0.3)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=150)
-    plt.close(fig)
 
 
 def _generate(data_dir: Path, samples: int, device: str) -> Path:
