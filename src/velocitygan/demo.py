@@ -110,12 +110,16 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
                                   dataset=card, device=device)
     baseline = mean_map_baseline(data_dir / "train.txt", data_dir / "val.txt")
     _training_curve(run_dir, eval_dir / "figures" / "training_curve.png", baseline)
+    from .report import write_report
+
+    report = write_report(run_dir, out=out / "report.html", eval_dir=eval_dir)
     summary = {
         "val_mae_mps": metrics["mae_mps"], "val_rmse_mps": metrics["rmse_mps"],
         "val_ssim": metrics["ssim"], "val_samples": metrics["samples"],
         "baseline_mean_map_mae_mps": baseline, "target_mae_mps": 120.0,
         "seconds_this_run": round(time.perf_counter() - t0, 1),
         "data": str(data_dir), "run": str(run_dir), "eval": str(eval_dir),
+        "report": str(report),
     }
     write_json(summary_path, summary)
     return summary
@@ -137,6 +141,7 @@ def _report(s: dict[str, Any]) -> str:
         f"  data       {s['data']}  (dataset.json, train.txt, val.txt)",
         f"  run        {s['run']}  (config.toml, metrics.csv, best.pt, last.pt, tensorboard/)",
         f"  evaluation {s['eval']}  (metrics.json, per_sample.csv, figures/*.png)",
+        f"  report     {s.get('report', '')}  (open in a browser: curves, metrics, samples)",
         f"  this run took {s['seconds_this_run'] / 60:.1f} min",
     ])
 
