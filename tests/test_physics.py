@@ -19,14 +19,6 @@ BACKENDS = ["torch"] + (["deepwave"] if HAS_DEEPWAVE else [])
 SMALL = Acquisition(nt=350, src_x=(17,))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CPU is shared; deepwave is fastest single-threaded anyway
-    yield
-    torch.set_num_threads(old)
-
-
 def layered_model() -> np.ndarray:
     v = np.full((70, 70), 1800.0, np.float32)
     v[20:] = 2600.0
@@ -193,6 +185,24 @@ def test_cuda_compiled_matches_cpu():
     cpu = forward_model(models, SMALL, backend="torch").numpy()
     gpu = forward_model(models, SMALL, backend="torch", device="cuda", compile_mode="default")
     assert rel_l2(gpu.cpu().numpy(), cpu) < 1e-4
+
+
+def test_auto_compile_is_eager_on_cpu_and_under_autograd(monkeypatch):
+    import velocitygan.physics as physics
+
+    modes = []
+    real = physics.simulate_torch
+
+    def spy(*args, compile_mode=None, **kwargs):
+        modes.append(compile_mode)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(physics, "simulate_torch", spy)
+    acq = Acquisition(nz=16, nx=16, nt=30, src_x=(3, 12), rec_x=(0, 5, 15), pad_cells=4)
+    v = torch.full((1, 16, 16), 2000.0, requires_grad=True)
+    forward_model(v.detach(), acq, backend="torch", compile_mode="auto")
+    forward_model(v, acq, backend="torch", compile_mode="auto").sum().backward()
+    assert modes == [None, None] and v.grad is not None
 
 
 def test_input_shapes_and_numpy_torch_equivalence():

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from velocitygan.data import OPENFWI_DATASETS
 from velocitygan.errors import ConfigError
 from velocitygan.physics import Acquisition, forward_model
 from velocitygan.synth import FAMILIES, LayeredParams, family_params, make_velocity_maps
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """deepwave with several OpenMP threads is many times slower on a busy machine (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

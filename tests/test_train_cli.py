@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from trainkit import make_tiny_dataset, one_thread, train_args  # noqa: F401
+from trainkit import make_tiny_dataset, train_args
 
 from velocitygan.checkpoint import load_generator
 from velocitygan.cli import main

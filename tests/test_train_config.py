@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainkit import one_thread  # noqa: F401
 
 from velocitygan.errors import ConfigError
 from velocitygan.train import TrainConfig, dump_toml, load_toml_config, resolve_config

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 import torch.multiprocessing as mp
-from trainkit import TINY_WIDTH, make_tiny_dataset, one_thread, train_args  # noqa: F401
+from trainkit import TINY_WIDTH, make_tiny_dataset, train_args
 
 from velocitygan.data import get_dataset
 from velocitygan.models import InversionNet

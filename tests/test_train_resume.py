@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from trainkit import make_tiny_dataset, one_thread, train_args  # noqa: F401
+from trainkit import make_tiny_dataset, train_args
 
 from velocitygan.cli import main
 

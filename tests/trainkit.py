@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 
 NT, NREC = 100, 20  # short records, few receivers: the networks adapt, tests stay fast
 TINY_WIDTH = "0.0625"
@@ -46,11 +44,3 @@ def train_args(data: dict, out: Path, *extra: str, model: str = "velocitygan") -
         "--set", "tensorboard=false", "--set", "progress=log", *extra,
     ]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny networks on a shared 2-core machine run ~10x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

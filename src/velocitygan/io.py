@@ -6,13 +6,16 @@ import contextlib
 import json
 import os
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "save_npy", "write_json", "write_text"]
+from .errors import ConfigError
+
+__all__ = ["atomic_path", "read_toml", "save_npy", "write_json", "write_text"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -53,3 +56,14 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_toml(path: str | Path, what: str = "TOML file") -> dict[str, Any]:
+    """Parse a TOML file; a missing or invalid file raises a one-line ``ConfigError``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from pathlib import Path
 
 import click
 
 from ..errors import ConfigError
+from .options import parse_key_values
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 BACKENDS = click.Choice(["auto", "deepwave", "torch"])
 FAMILY_NAMES = ("flatvel-a, flatvel-b, curvevel-a, curvevel-b, flatfault-a, flatfault-b, "
                 "curvefault-a, curvefault-b, style-a, style-b")
 
-
-def _parse_params(items: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` family parameter overrides; VALUE is a TOML value (``[3, 8]``, ``true``)."""
-    out = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param {item!r}: expected KEY=VALUE, e.g. --param n_layers=[3,8]")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            raise ConfigError(f"--param {item!r}: VALUE must be a number, [a, b] or true/false"
-                              ) from None
-    return out
 
 
 def _parse_shape(text: str | None) -> tuple[int, int] | None:
@@ -95,8 +81,9 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
     if family is not None:
         if samples is None:
             raise ConfigError("--family needs --samples N")
-        card = generate_dataset(out, family, samples, seed=seed, params=_parse_params(params),
-                                **writer)
+        family_params = parse_key_values(params, "--param", "n_layers=[3,8]",
+                                         bare_strings=False)
+        card = generate_dataset(out, family, samples, seed=seed, params=family_params, **writer)
     else:
         if dx_m is None:
             raise ConfigError("--from-model needs --dx METRES (grid spacing of the file)")

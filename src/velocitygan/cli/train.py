@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import click
 
 from ..errors import ConfigError
+from .options import parse_key_values
 
 DATASET_HELP = "Normalisation: benchmark name (flatvel-a ...), a dataset.json card, FILE.toml#NAME."
 TRISTATE = click.Choice(["auto", "true", "false"])
 
-
-def _parse_set(items: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` pairs, VALUE read as a TOML value (bare words are strings)."""
-    out = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set n_critic=1")
-        try:
-            value = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text
-        out[key.strip()] = value
-    return out
 
 
 @click.command("train")
@@ -80,7 +66,7 @@ def train_cmd(out: Path, config_file: Path | None, resume: bool, set_items: tupl
     """
     from ..train import load_toml_config, resolve_config, train
 
-    overrides = _parse_set(set_items)
+    overrides = parse_key_values(set_items, "--set", "n_critic=1", bare_strings=True)
     overrides |= {k: v for k, v in flags.items() if v is not None}
     for key, value in (("train", train_split), ("val", val_split), ("out", out),
                        ("init_from", flags.get("init_from"))):

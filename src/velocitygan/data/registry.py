@@ -7,12 +7,12 @@ log transform) and the velocity bounds in m/s used to scale both to [-1, 1].
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..io import read_toml
 
 __all__ = ["DatasetSpec", "OPENFWI_DATASETS", "get_dataset", "load_dataset_card", "load_toml"]
 
@@ -128,12 +128,7 @@ def load_dataset_card(path: str | Path) -> DatasetSpec:
 def load_toml(path: str | Path) -> dict[str, DatasetSpec]:
     """Read user-defined datasets from TOML: ``[datasets.NAME]`` tables with bounds."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"{path}: dataset TOML file not found")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    doc = read_toml(path, "dataset TOML file")
     tables = doc.get("datasets")
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: expected at least one [datasets.NAME] table")

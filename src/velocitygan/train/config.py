@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..io import read_toml
 
 __all__ = ["PRESETS", "TrainConfig", "dump_toml", "load_toml_config", "model_defaults",
            "resolve_config"]
@@ -188,12 +188,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
 def load_toml_config(path: str | Path) -> dict[str, Any]:
     """Read a training TOML file into a flat, checked dict of settings."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    doc = read_toml(path, "config file")
     flat: dict[str, Any] = {}
     for key, value in doc.items():
         if isinstance(value, dict):
