@@ -1,6 +1,8 @@
 """Seismic forward modelling: velocity maps (m/s) -> OpenFWI-style shot gathers.
 
-Two interchangeable backends produce the same data (within ~0.2 % relative L2):
+Two interchangeable backends produce the same data (0.1-0.3 % relative L2 on models with slow
+edges; see :mod:`velocitygan.physics.deepwave_backend` for the late boundary echo that only the
+recipe has):
 
 * ``"deepwave"`` (default when the deepwave package is installed): fast C/CUDA propagator with a
   PML; its output is negated and advanced one sample to match OpenFWI's convention.

@@ -142,32 +142,35 @@ def _shard_done(out: Path, k: int, a: int, b: int, source: MapSource, acq: Acqui
 
 
 class _ShardWriter:
-    """Collects simulated chunks of one shard in a hidden memory-mapped file, renames when full."""
+    """One shard being simulated: a hidden ``.npy`` file that the simulating processes fill
+    (see :func:`~velocitygan.synth.simulate.simulate_into`), renamed when complete."""
 
     def __init__(self, out: Path, k: int, a: int, b: int, acq: Acquisition) -> None:
         self.final, self.model_final = _paths(out, k)
         self.tmp = self.final.with_name(f".{self.final.name}.{os.getpid()}.tmp")
         self.start, self.missing = a, b - a
         shape = (b - a, acq.n_shots, acq.nt, acq.n_receivers)
-        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
+        np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
         self.labels = np.empty((b - a, 1, acq.nz, acq.nx), dtype=np.float32)
 
-    def put(self, a: int, maps: np.ndarray, data: np.ndarray) -> bool:
-        """Store samples from index ``a``; True when the shard is complete and renamed."""
+    def put(self, a: int, maps: np.ndarray) -> bool:
+        """Record that samples from index ``a`` are written; True when the shard is complete,
+        synced to disk and renamed."""
         i = a - self.start
-        self.array[i:i + len(data)] = data
-        self.labels[i:i + len(data), 0] = maps
-        self.missing -= len(data)
+        self.labels[i:i + len(maps), 0] = maps
+        self.missing -= len(maps)
         if self.missing:
             return False
-        self.array.flush()
-        del self.array
+        fd = os.open(self.tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(self.tmp, self.final)
         save_npy(self.model_final, self.labels)
         return True
 
     def discard(self) -> None:
-        self.__dict__.pop("array", None)
         self.tmp.unlink(missing_ok=True)
 
 
@@ -181,17 +184,22 @@ def _chunks(todo, source: MapSource, chunk: int):
 def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progress: bool,
                      done_samples: int) -> None:
     writers: dict[int, _ShardWriter] = {}
+    spans = {k: (a, b) for k, a, b in todo}
+
+    def sink(key: tuple[int, int, np.ndarray]) -> tuple[Path, int]:
+        k, c, _ = key
+        if k not in writers:
+            writers[k] = _ShardWriter(out, k, *spans[k], acq)
+        return writers[k].tmp, c - writers[k].start
+
     bar = tqdm(total=source.n_samples, initial=done_samples, unit="sample", disable=not progress,
                desc=f"generate {out.name}", smoothing=0.1, dynamic_ncols=True)
     try:
-        for (k, c, maps), data in simulate_chunks(_chunks(todo, source, cfg.chunk), cfg,
-                                                  acq.to_dict()):
-            if k not in writers:
-                _, a, b = next(t for t in todo if t[0] == k)
-                writers[k] = _ShardWriter(out, k, a, b, acq)
-            if writers[k].put(c, maps, data):
+        for (k, c, maps), _ in simulate_chunks(_chunks(todo, source, cfg.chunk), cfg,
+                                               acq.to_dict(), sink=sink):
+            if writers[k].put(c, maps):
                 del writers[k]
-            bar.update(len(data))
+            bar.update(len(maps))
     finally:
         bar.close()
         for w in writers.values():
