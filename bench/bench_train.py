@@ -45,8 +45,10 @@ def dataset(folder: Path, n: int, device: str) -> Path:
     """A small FlatVel-A-like dataset (generated once, reused)."""
     from velocitygan.synth import generate_dataset
 
+    # on a GPU one chunk size for all calls: one compilation of the physics (static shapes)
     return generate_dataset(folder, "flatvel-a", n, seed=1, shard_size=100, val_fraction=0.34,
-                            device=device, progress=False)
+                            device=device, progress=False,
+                            batch_size=100 if device == "cuda" else None)
 
 
 def base_config(card: Path, device: str, **kw) -> dict:

@@ -64,10 +64,15 @@ def critic_loss(
 
     Real, fake and interpolated batches go through three separate forwards, as in the
     reference (with a BatchNorm critic, one concatenated forward would change the statistics).
+    Under bfloat16 autocast only the two score terms run in bf16: the penalty is always
+    computed in float32 (in bf16 it moved by up to 20 % per sample, bench/results/gpu_h200.md).
     """
     d_real = critic(real).float().mean()
     d_fake = critic(fake.detach()).float().mean()
-    gp = gradient_penalty(critic, real, fake, alpha) if gp_weight else torch.zeros(())
+    gp = torch.zeros(())
+    if gp_weight:
+        with torch.autocast(real.device.type, enabled=False):
+            gp = gradient_penalty(critic, real.float(), fake.float(), alpha)
     loss = d_fake - d_real + gp_weight * gp
     return loss, {"d_loss": loss.detach(), "wasserstein": (d_real - d_fake).detach(),
                   "gp": gp.detach()}

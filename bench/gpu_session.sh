@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Everything this project measures on a lent GPU machine, in one run (the device tool lends
+# ~15 minutes per session). Run from the repository root:
+#   OUT=/tmp/gpu bash bench/gpu_session.sh        # logs and tables land in $OUT
+# Needs: python3 with CUDA PyTorch, numpy, click, tqdm, matplotlib (no deepwave: the torch
+# physics backend runs). A checkpoint for the inversion comparison: $CKPT (default
+# demo/run/best.pt; the step is skipped when it is missing). Each step has its own time limit
+# and a failed step does not stop the others.
+set -u
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/vgan-gpu}
+CKPT=${CKPT:-demo/run/best.pt}
+SCRATCH=${SCRATCH:-/tmp/vgan-gpu-scratch}
+mkdir -p "$OUT" "$SCRATCH"
+
+step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, log to $OUT/NAME.log
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name (limit ${limit}s) start $(date -u +%T)"
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  echo "== $name rc=$? end $(date -u +%T)"
+  tail -n 12 "$OUT/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv \
+  | tee "$OUT/gpu.txt"
+python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, \
+torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).total_memory // 2**20, 'MiB')" \
+  | tee -a "$OUT/gpu.txt"
+
+# 1. generation end to end (maps -> compiled torch recipe -> .npy shards)
+step generate 120 python3 bench/bench_generate.py --device cuda --backend torch \
+  --batch 1024 --samples 8192 --out "$OUT/generate_cuda.md"
+# 2. network vs FWI vs hybrid on 20 held-out samples (torch backend, autograd on the GPU)
+if [ -f "$CKPT" ]; then
+  step compare 200 python3 bench/compare_inversion.py --checkpoint "$CKPT" --device cuda \
+    --backend torch --samples 20 --iterations 30 --out "$OUT/inversion_compare_cuda.md"
+fi
+# 3. training throughput, eager fp32 vs fast vs fast + torch.compile, and equal-step accuracy
+step train 200 python3 bench/bench_train.py --device cuda --quick --compile \
+  --data "$SCRATCH/bench_train/data" --out "$OUT/train_cuda.md"
+# 4. CUDA tests (physics, generation, metrics, training with bf16/channels_last/compile)
+step pytest 120 python3 -m pytest -q -p no:cacheprovider -k cuda tests/test_physics.py \
+  tests/test_generate.py tests/test_metrics.py tests/test_train_cuda.py
+# 5. the raw operator, steady state (compiled)
+step physics 60 python3 bench/bench_physics.py --device cuda --backend torch \
+  --batch 1024 --compile default --repeats 2
+echo "== done $(date -u +%T)"
