@@ -157,3 +157,13 @@ def test_cuda_torch_backend_matches_cpu(tmp_path: Path):
     gpu = np.load(card.parent / "data" / "data0.npy")
     cpu = forward_model(make_velocity_maps("flatfault-a", 3, seed=0)).numpy()
     assert np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu) < 5e-3
+
+
+def test_auto_backend_is_the_exact_recipe_on_cuda(monkeypatch):
+    from velocitygan.physics import default_backend
+    from velocitygan.synth.simulate import resolve_sim_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_sim_config("auto", "cuda").backend == "torch"
+    assert resolve_sim_config("deepwave", "cuda").backend == "deepwave"
+    assert resolve_sim_config("auto", "cpu").backend == default_backend()

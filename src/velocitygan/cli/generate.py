@@ -48,7 +48,8 @@ def _parse_shape(text: str | None) -> tuple[int, int] | None:
               help="CPU worker processes [default: one per core; in-process on CUDA].")
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
 @click.option("--backend", type=BACKENDS, default="auto", show_default=True,
-              help="Forward operator (auto: deepwave if installed, else torch).")
+              help="Forward operator (auto: torch on CUDA, the exact OpenFWI recipe; on CPU "
+                   "deepwave if installed, else torch).")
 @click.option("--batch-size", type=int, default=None,
               help="Samples per forward-model call [4 on CPU, 256 on CUDA].")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
@@ -102,7 +103,9 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
               help="Velocity maps in m/s (.npy): (70,70), (N,70,70) or (N,1,70,70).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Output .npy: float32 (N,5,1000,70) raw pressure, OpenFWI convention.")
-@click.option("--backend", type=BACKENDS, default="auto", show_default=True)
+@click.option("--backend", type=BACKENDS, default="auto", show_default=True,
+              help="Forward operator (auto: torch on CUDA, the exact OpenFWI recipe; on CPU "
+                   "deepwave if installed, else torch).")
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=None,
               help="Maps per forward-model call [4 on CPU, 256 on CUDA].")

@@ -42,9 +42,25 @@ def _log_bounds(spec: DatasetSpec) -> tuple[float, float]:
 
 
 def normalize_seismic(x: Array, spec: DatasetSpec) -> Array:
-    """Raw seismic amplitudes -> [-1, 1] (log transform, then min-max with the spec's bounds)."""
+    """Raw seismic amplitudes -> [-1, 1] (log transform, then min-max with the spec's bounds).
+
+    Evaluated as ``copysign(log1p(|x|), x) * a + b`` in one new array (five passes instead of
+    eight temporaries: normalising is a tenth of a CPU training step).
+    """
     lo, hi = _log_bounds(spec)
-    return (log_transform(x) - lo) / (hi - lo) * 2.0 - 1.0
+    scale, shift = 2.0 / (hi - lo), -2.0 * lo / (hi - lo) - 1.0
+    if isinstance(x, torch.Tensor):
+        y = torch.log1p(x.abs())
+        return y.copysign_(x).mul_(scale).add_(shift)
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    y = np.asarray(np.abs(x))  # 0-d input: np.abs returns a scalar, out= needs an array
+    np.log1p(y, out=y)
+    np.copysign(y, x, out=y)
+    y *= y.dtype.type(scale)
+    y += y.dtype.type(shift)
+    return y
 
 
 def denormalize_seismic(y: Array, spec: DatasetSpec) -> Array:

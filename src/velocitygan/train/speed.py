@@ -57,8 +57,9 @@ def resolve_speed(cfg: TrainConfig, device: torch.device) -> SpeedPlan:
         g_bf16=pick(cfg.bf16, rec_g["bf16"]) and bf16_ok,
         d_channels_last=pick(cfg.channels_last, rec_d["channels_last"]),
         d_bf16=pick(cfg.bf16, rec_d["bf16"]) and bf16_ok,
-        # compile costs 30-40 s and gains little on CPU (facts section 4); not measured
-        # end to end on GPU yet, so it stays opt-in everywhere.
+        # compile costs 25-40 s and gains little: CPU generator forward 0.31 -> 0.27 s at
+        # batch 16, forward+backward slower; H100 VelocityGAN at batch 16 223 -> 187
+        # samples/s (bench/results/gpu_h100.md). Opt-in everywhere.
         compile=pick(cfg.compile, False),
     )
 
