@@ -128,6 +128,10 @@ def main() -> None:
     p.add_argument("--acc-steps", type=int, default=None, help="iterations for part 2")
     p.add_argument("--out", type=Path, default=None, help="markdown file for the results")
     p.add_argument("--compile", action="store_true", help="also time fast + torch.compile")
+    p.add_argument("--models", default="inversionnet,velocitygan", help="comma list")
+    p.add_argument("--cycles", type=int, default=None,
+                   help="timed cycles per case [2 at batch 16, 1 at 64; 1 with --quick]")
+    p.add_argument("--no-accuracy", action="store_true", help="skip part 2")
     args = p.parse_args()
     if args.compile:
         SETTINGS["fast + compile"] = SETTINGS["fast (auto)"] | {"compile": "true"}
@@ -138,8 +142,8 @@ def main() -> None:
              f"| model | batch | eager fp32 (samples/s) | fast (samples/s) | speed-up |{extra}",
              "|---|---|---|---|---|" + ("---|" if args.compile else "")]
     print("\n".join(lines), flush=True)
-    for model, batch in itertools.product(("inversionnet", "velocitygan"), batches):
-        cycles = 1 if args.quick or batch > 16 else 2  # timed after one warm-up cycle
+    for model, batch in itertools.product(args.models.split(","), batches):
+        cycles = args.cycles or (1 if args.quick or batch > 16 else 2)  # after a warm-up cycle
         rate = {n: throughput(card, args.device, model, batch, s, cycles)
                 for n, s in SETTINGS.items()}
         row = (f"| {model} | {batch} | {rate['eager fp32']:.2f} | {rate['fast (auto)']:.2f} | "
@@ -148,6 +152,9 @@ def main() -> None:
             row += f" {rate['fast + compile']:.2f} |"
         lines.append(row)
         print(row, flush=True)
+    if args.no_accuracy:
+        print("\n".join(lines))
+        return
     steps = args.acc_steps or (20 if args.quick else 50)
     acc = accuracy(card, args.device, steps, 16, args.data.parent / "acc")
     e, f = acc["eager fp32"], acc["fast (auto)"]
