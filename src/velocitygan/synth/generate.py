@@ -182,8 +182,10 @@ def _chunks(todo, source: MapSource, chunk: int):
 
 
 def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progress: bool,
-                     done_samples: int) -> None:
+                     done_samples: int) -> dict[int, tuple[float, float]]:
+    """Simulate the shards in ``todo``; return each one's (min, max) amplitude."""
     writers: dict[int, _ShardWriter] = {}
+    bounds: dict[int, tuple[float, float]] = {}
     spans = {k: (a, b) for k, a, b in todo}
 
     def sink(key: tuple[int, int, np.ndarray]) -> tuple[Path, int]:
@@ -195,8 +197,10 @@ def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progre
     bar = tqdm(total=source.n_samples, initial=done_samples, unit="sample", disable=not progress,
                desc=f"generate {out.name}", smoothing=0.1, dynamic_ncols=True)
     try:
-        for (k, c, maps), _ in simulate_chunks(_chunks(todo, source, cfg.chunk), cfg,
-                                               acq.to_dict(), sink=sink):
+        for (k, c, maps), (lo, hi) in simulate_chunks(_chunks(todo, source, cfg.chunk), cfg,
+                                                       acq.to_dict(), sink=sink):
+            old = bounds.get(k, (math.inf, -math.inf))
+            bounds[k] = (min(old[0], lo), max(old[1], hi))
             if writers[k].put(c, maps):
                 del writers[k]
             bar.update(len(maps))
@@ -204,6 +208,7 @@ def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progre
         bar.close()
         for w in writers.values():
             w.discard()
+    return bounds
 
 
 def _data_bounds(paths: list[Path], block: int = 64) -> tuple[float, float]:
@@ -252,12 +257,13 @@ def write_dataset(
     todo = [(k, a, b) for k, (a, b) in enumerate(ranges)
             if not _shard_done(out, k, a, b, source, acq)]
     done = source.n_samples - sum(b - a for _, a, b in todo)
-    if todo:
-        _simulate_shards(out, todo, source, cfg, acq, progress, done)
-    return _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra)
+    bounds = _simulate_shards(out, todo, source, cfg, acq, progress, done) if todo else {}
+    return _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds)
 
 
-def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra) -> Path:
+def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds) -> Path:
+    """Split files and ``dataset.json``; amplitude bounds of shards simulated in this run come
+    from ``bounds``, the others (kept from an earlier run) are read back."""
     splits = split_shards(len(ranges), val_fraction)
     shards = []
     for k, ((a, b), split) in enumerate(zip(ranges, splits, strict=True)):
@@ -271,7 +277,9 @@ def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra) -> Pat
             write_split(out / f"{split}.txt", entries)
         else:
             (out / f"{split}.txt").unlink(missing_ok=True)
-    data_min, data_max = _data_bounds([out / s["data"] for s in shards])
+    lo, hi = _data_bounds([out / s["data"] for k, s in enumerate(shards) if k not in bounds])
+    data_min = min([lo, *(b[0] for b in bounds.values())])
+    data_max = max([hi, *(b[1] for b in bounds.values())])
     desc = source.describe()
     count = {sp: sum(s["samples"] for s in shards if s["split"] == sp) for sp in ("train", "val")}
     card = {
