@@ -72,6 +72,8 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
     env = setup_distributed(cfg.device)
     try:
         fit(cfg, spec, env, run_dir, ckpt)
+        if env.enabled:  # leave the group together: a rank that tore down while rank 0 was
+            dist.barrier()  # still writing its last checkpoint aborted now and then (gloo)
     except torch.OutOfMemoryError:
         raise VelocityGANError(
             f"{env.device} ran out of memory at batch_size = {cfg.batch_size}; "
