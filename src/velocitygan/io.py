@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["atomic_path", "read_toml", "save_npy", "write_json", "write_text"]
+__all__ = ["atomic_path", "fsync_path", "read_toml", "save_npy", "write_json", "write_text"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -39,6 +39,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file that other processes (or memory maps) wrote to disk before it is renamed."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:

@@ -335,7 +335,7 @@ def reference_key_to_ours(key: str, network: str = "generator") -> str:
 # CUDA (H200, torch 2.11, bench/results/gpu_h200.md): at batch 64 channels_last + bf16 was
 # fastest for inference (9290 vs 7734 samples/s fp32), the generator step (3570 vs 1726) and the
 # GAN generator step (3362 vs 1665); the critic step was fastest with channels_last in fp32
-# (3240 vs 2429). At batch 16 an H100 is launch-bound and none of the switches helps
+# (3240 vs 2429). At batch 16 none of the switches helped on an H100
 # (bench/results/gpu_h100.md).
 FAST_SETTINGS: dict[str, dict[str, dict[str, bool]]] = {
     "cpu": {

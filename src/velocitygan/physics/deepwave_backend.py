@@ -3,17 +3,18 @@
 This is the only module of the package that imports deepwave, and it does so lazily inside
 :func:`simulate_deepwave`, so the package works without deepwave (torch backend only).
 
-deepwave's scalar propagator with the same wavelet, source/receiver cells, 4th-order accuracy and a
-10-cell PML reproduces OpenFWI's recipe to 0.1-0.3 % relative L2 once its receiver output is
-negated and advanced by one sample (the recipe's sample ``t`` is deepwave's sample ``t + 1``), so
-we run one extra step and drop deepwave's first sample. A 10-cell PML is within 0.15 % of an
-unbounded domain and twice as fast on CPU as 20 cells (54 vs 103 ms per sample, one thread).
+deepwave's scalar propagator with the same wavelet, source/receiver cells, 4th-order accuracy
+and a 10-cell PML reproduces OpenFWI's recipe to 0.1-0.3 % relative L2 on slow-edged models
+(see below) once its receiver output is negated and advanced by one sample (the recipe's sample
+``t`` is deepwave's sample ``t + 1``), so we run one extra step and drop deepwave's first sample.
+A 10-cell PML is within 0.15 % of an unbounded domain and twice as fast on CPU as 20 cells (54
+vs 103 ms per sample, one thread).
 
-Where a model's edges are much faster than its slowest cell (many B-family maps), the recipe's
-sponge, tuned to the slowest velocity, lets a weak boundary echo back after ~0.5 s; deepwave's
-PML absorbs it. The records then differ by up to ~5 % relative L2 (about 0.2 % of the energy,
-all late); the ``torch`` backend reproduces the echo exactly. ``bench/backend_agreement.py``
-measures this per family.
+Where a model's edges are much faster than its slowest cell (most FlatVel, CurveVel, FlatFault
+and CurveFault-A maps), the recipe's sponge, tuned to the slowest velocity, lets a weak boundary
+echo back after ~0.5 s; deepwave's PML absorbs it. The records then differ by 0.9-4.6 % relative
+L2 (about 0.2 % of the energy, all late); the ``torch`` backend reproduces the echo exactly.
+``bench/backend_agreement.py`` measures this per family.
 """
 
 from __future__ import annotations

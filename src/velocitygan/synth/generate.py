@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data import SplitEntry, write_split
 from ..errors import ConfigError
-from ..io import save_npy, write_json
+from ..io import fsync_path, save_npy, write_json
 from ..physics import Acquisition
 from .families import (
     VELOCITY_MAX_MPS,
@@ -161,11 +161,7 @@ class _ShardWriter:
         self.missing -= len(maps)
         if self.missing:
             return False
-        fd = os.open(self.tmp, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(self.tmp)
         os.replace(self.tmp, self.final)
         save_npy(self.model_final, self.labels)
         return True

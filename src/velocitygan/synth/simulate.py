@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_path
+from ..io import atomic_path, fsync_path
 from ..physics import Acquisition, check_velocity, default_backend, forward_model
 
 __all__ = [
@@ -110,21 +110,21 @@ def simulate_maps(
 def simulate_into(
     velocity_mps: np.ndarray, backend: str, device: str, acquisition: dict[str, Any] | None,
     path: str | Path, row: int,
-) -> tuple[int, float, float]:
+) -> tuple[float, float]:
     """Simulate one chunk and write it into rows ``row...`` of the existing ``.npy`` ``path``.
 
     Workers write their results straight into the (memory-mapped) output file instead of
-    sending ~1.4 MB per sample back through a pipe. Returns the number of samples written and
-    the chunk's smallest and largest amplitude (for the dataset card, without reading back).
+    sending ~1.4 MB per sample back through a pipe. Returns the chunk's smallest and largest
+    amplitude (for the dataset card, without reading the data back).
     """
     return _write_rows(simulate_maps(velocity_mps, backend, device, acquisition), path, row)
 
 
-def _write_rows(data: np.ndarray, path: str | Path, row: int) -> tuple[int, float, float]:
+def _write_rows(data: np.ndarray, path: str | Path, row: int) -> tuple[float, float]:
     out = np.load(path, mmap_mode="r+")
     out[row:row + len(data)] = data
     del out  # unmapped; the pages are in the shared page cache, the caller syncs the file
-    return len(data), float(data.min()), float(data.max())
+    return float(data.min()), float(data.max())
 
 
 def _in_process(
@@ -143,10 +143,10 @@ def _in_process(
             data = simulate_maps(maps, cfg.backend, cfg.device, acquisition)
             if pending:  # at most one write in flight: memory stays bounded
                 done_key, fut = pending.popleft()
-                yield done_key, fut.result()[1:]
+                yield done_key, fut.result()
             pending.append((key, io.submit(_write_rows, data, *sink(key))))
         for done_key, fut in pending:
-            yield done_key, fut.result()[1:]
+            yield done_key, fut.result()
 
 
 def _prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
@@ -246,8 +246,7 @@ def simulate_chunks(
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     key = pending.pop(fut)
-                    result = fut.result()
-                    yield key, (result if sink is None else result[1:])
+                    yield key, fut.result()
                 submit_more()
         except BaseException:
             for fut in pending:
@@ -293,10 +292,9 @@ def simulate_file(
     chunks = ((a, velocity[a:a + cfg.chunk]) for a in range(0, n, cfg.chunk))
     with atomic_path(Path(out_path).expanduser()) as tmp, \
             tqdm(total=n, unit="sample", disable=not progress, desc="simulate") as bar:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-        for a, data in simulate_chunks(chunks, cfg, acq.to_dict()):
-            out[a:a + len(data)] = data
-            bar.update(len(data))
-        out.flush()
-        del out
+        # header and an empty body; the simulating processes fill in their rows
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        for a, _ in simulate_chunks(chunks, cfg, acq.to_dict(), sink=lambda a: (tmp, a)):
+            bar.update(min(cfg.chunk, n - a))
+        fsync_path(tmp)
     return shape
