@@ -1,16 +1,26 @@
 """End-to-end training speed and accuracy: the real training loop, full-size networks.
 
-Part 1, throughput: samples/s of ``velocitygan.train`` iterations (DataLoader over the .npy
-shards + ``train_step``: critic every iteration, generator every ``n_critic``-th) for
-InversionNet and VelocityGAN at batch 16 and 64, full width (24.4 M + 1.2 M parameters), in
-plain eager fp32 (channels_last off, bf16 off) and with the fast settings (``auto``: the
-per-step choice of ``velocitygan.models.recommended_precision``); ``--compile`` adds
-torch.compile of the generator (compiling falls in the untimed warm-up cycle). VelocityGAN
-is timed over whole n_critic cycles.
+Part 1, throughput: samples/s for InversionNet and VelocityGAN at batch 16 and 64, full width
+(24.4 M + 1.2 M parameters), the batch fetch inside the timed region, each case in a fresh
+process (the host-memory setting is process-wide):
+
+- ``plain loop``: a plain eager fp32 PyTorch loop as a user (or the reference) writes it, doing
+  the same steps: torch.optim.AdamW, the critic on ``G(x)`` under no_grad, and on a generator
+  turn a second forward of ``G`` with gradients; glibc's default allocator.
+- ``eager fp32``: our training loop with every switch off (channels_last, bf16, host-memory
+  reuse); it differs from the plain loop in one generator forward per n_critic cycle (the
+  critic's fake batch is reused for the generator step) and the fused AdamW.
+- ``eager + reuse``: the same with host-memory reuse (``velocitygan.hostmem``).
+- ``fast``: our defaults (``auto``: the per-step choice of
+  ``velocitygan.models.recommended_precision`` for channels_last and bf16 autocast, host-memory
+  reuse); ``--compile`` adds fast + torch.compile of the generator.
+
+VelocityGAN is timed over whole n_critic cycles (3 iterations per cycle for InversionNet),
+after one untimed warm-up cycle.
 
 Part 2, accuracy after equal steps: two full-size VelocityGAN runs through ``train()`` with
-the same seed, data order and number of iterations, eager fp32 vs fast; their validation MAE
-and wall time are compared (same small generated FlatVel-A-like dataset).
+the same seed, data order and number of iterations, eager fp32 (no reuse) vs fast; their
+validation MAE and wall time are compared (same small generated FlatVel-A-like dataset).
 
 Usage:
   PYTHONPATH=src python bench/bench_train.py --device cpu            # writes results/train_cpu.md
@@ -22,23 +32,33 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import json
 import platform
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from velocitygan.data import get_dataset
+from velocitygan.hostmem import reuse_freed_memory
+from velocitygan.models import Discriminator, InversionNet
 from velocitygan.train import resolve_config, train
 from velocitygan.train.distributed import DistEnv
+from velocitygan.train.gan import critic_loss, generator_loss, interpolation_factors
 from velocitygan.train.loaders import build_datasets, train_loader
 from velocitygan.train.loop import train_step
 from velocitygan.train.speed import resolve_speed
 from velocitygan.train.state import build_state, set_train_mode
 
-SETTINGS = {"eager fp32": {"bf16": "false", "channels_last": "false", "compile": "false"},
-            "fast (auto)": {"bf16": "auto", "channels_last": "auto", "compile": "false"}}
+OFF = {"bf16": "false", "channels_last": "false", "compile": "false"}
+SETTINGS = {"plain loop": OFF | {"reuse_host_memory": False},
+            "eager fp32": OFF | {"reuse_host_memory": False},
+            "eager + reuse": OFF | {"reuse_host_memory": True},
+            "fast": {"bf16": "auto", "channels_last": "auto", "compile": "false",
+                     "reuse_host_memory": True}}
 
 
 def dataset(folder: Path, n: int, device: str) -> Path:
@@ -57,53 +77,127 @@ def base_config(card: Path, device: str, **kw) -> dict:
             "device": device, "workers": 0, "tensorboard": False, "progress": "off"} | kw
 
 
-def throughput(card: Path, device: str, model: str, batch: int, setting: dict,
-               cycles: int) -> float:
-    """Samples/s over ``cycles`` n_critic cycles (3 iterations each for InversionNet)."""
+def _batches(card: Path, device: str, model: str, batch: int, setting: dict):
+    """Resolved config, device env and an endless iterator over training batches."""
     cfg = resolve_config(overrides=base_config(card, device, model=model, batch_size=batch)
                          | setting)
     env = DistEnv(device=torch.device(device))
-    spec = get_dataset(cfg.dataset)
-    ts = build_state(cfg, spec, env, resolve_speed(cfg, env.device))
-    set_train_mode(ts)
-    train_ds, _, _ = build_datasets(cfg, spec)
-    per_cycle = cfg.n_critic if model == "velocitygan" else 3
+    train_ds, _, _ = build_datasets(cfg, get_dataset(cfg.dataset))
 
     def batches():
         for epoch in itertools.count():
             yield from train_loader(train_ds, cfg, env, epoch)
 
-    it = batches()
-    for _ in range(per_cycle):  # warm-up cycle (allocator, oneDNN kernels)
-        train_step(ts, *next(it))
-        ts.step += 1
+    return cfg, env, batches()
+
+
+def _timed(step, n_warm: int, n_timed: int, batch: int, device: str) -> float:
+    """Samples/s of ``n_timed`` calls of ``step(i)`` after ``n_warm`` untimed ones."""
+    for i in range(n_warm):
+        step(i)
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    for _ in range(cycles * per_cycle):
-        train_step(ts, *next(it))  # the batch fetch is inside the timed region
-        ts.step += 1
+    for i in range(n_warm, n_warm + n_timed):
+        step(i)
     if device == "cuda":
         torch.cuda.synchronize()
-    return cycles * per_cycle * batch / (time.perf_counter() - t0)
+    return n_timed * batch / (time.perf_counter() - t0)
 
 
-def accuracy(card: Path, device: str, steps: int, batch: int, work: Path) -> dict:
-    """Validation metrics and wall time of equal-step VelocityGAN runs per setting."""
-    out = {}
-    for name in ("eager fp32", "fast (auto)"):
-        setting = SETTINGS[name]
-        run = work / name.split()[0]
-        shutil.rmtree(run, ignore_errors=True)
-        t0 = time.perf_counter()
-        train(base_config(card, device, out=str(run), max_steps=steps, batch_size=batch,
-                          epochs=10_000) | setting)
-        seconds = time.perf_counter() - t0
-        with open(run / "metrics.csv", newline="") as fh:
-            last = list(csv.DictReader(fh))[-1]
-        out[name] = {"seconds": seconds, "mae_mps": float(last["val_mae_mps"]),
-                     "ssim": float(last["val_ssim"]), "step": int(last["step"])}
-    return out
+def throughput(card: Path, device: str, model: str, batch: int, setting: dict,
+               cycles: int) -> float:
+    """Samples/s of our training loop (``train_step``) over ``cycles`` cycles."""
+    cfg, env, it = _batches(card, device, model, batch, setting)
+    ts = build_state(cfg, get_dataset(cfg.dataset), env, resolve_speed(cfg, env.device))
+    set_train_mode(ts)
+    per_cycle = cfg.n_critic if model == "velocitygan" else 3
+
+    def step(i: int) -> None:
+        train_step(ts, *next(it))  # the batch fetch is inside the timed region
+        ts.step += 1
+
+    return _timed(step, per_cycle, cycles * per_cycle, batch, device)
+
+
+def plain_loop(card: Path, device: str, model: str, batch: int, cycles: int) -> float:
+    """Samples/s of a plain eager fp32 loop doing the same steps as ``train_step``."""
+    cfg, env, it = _batches(card, device, model, batch, SETTINGS["plain loop"])
+    dev = env.device
+    torch.manual_seed(cfg.seed)
+    gen = InversionNet().to(dev).train()
+    opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+                              weight_decay=cfg.weight_decay)
+    critic = Discriminator().to(dev).train() if model == "velocitygan" else None
+    opt_d = None if critic is None else torch.optim.AdamW(
+        critic.parameters(), lr=cfg.critic_lr, betas=tuple(cfg.critic_betas),
+        weight_decay=cfg.critic_weight_decay)
+    weights = {"l1_weight": cfg.l1_weight, "l2_weight": cfg.l2_weight,
+               "adv_weight": cfg.adv_weight if critic is not None else 0.0}
+
+    def step(i: int) -> None:
+        x, y = (t.to(dev) for t in next(it))
+        if critic is not None:
+            with torch.no_grad():
+                fake = gen(x)
+            alpha = interpolation_factors(cfg.seed, i, rank=0, world_size=1,
+                                          local_batch=batch).to(dev)
+            loss_d, _ = critic_loss(critic, y, fake, alpha, gp_weight=cfg.gp_weight)
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+        if critic is None or (i + 1) % cfg.n_critic == 0:
+            if critic is not None:
+                critic.requires_grad_(False)
+            loss_g, _ = generator_loss(gen(x), y, critic, **weights)
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+            if critic is not None:
+                critic.requires_grad_(True)
+
+    per_cycle = cfg.n_critic if model == "velocitygan" else 3
+    return _timed(step, per_cycle, cycles * per_cycle, batch, device)
+
+
+def accuracy_run(card: Path, device: str, name: str, steps: int, batch: int,
+                 work: Path) -> dict:
+    """Validation metrics and wall time of one equal-step VelocityGAN run."""
+    run = work / name.split()[0]
+    shutil.rmtree(run, ignore_errors=True)
+    t0 = time.perf_counter()
+    train(base_config(card, device, out=str(run), max_steps=steps, batch_size=batch,
+                      epochs=10_000) | SETTINGS[name])
+    seconds = time.perf_counter() - t0
+    with open(run / "metrics.csv", newline="") as fh:
+        last = list(csv.DictReader(fh))[-1]
+    return {"seconds": seconds, "mae_mps": float(last["val_mae_mps"]),
+            "ssim": float(last["val_ssim"]), "step": int(last["step"])}
+
+
+def in_fresh_process(args: argparse.Namespace, job: dict) -> dict:
+    """Run one measurement in a new interpreter (allocator settings are process-wide)."""
+    cmd = [sys.executable, __file__, "--device", args.device, "--data", str(args.data),
+           "--job", json.dumps(job)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_job(args: argparse.Namespace, job: dict) -> dict:
+    """One measurement in this process (``--job``); prints its result as a JSON line."""
+    card = args.data / "dataset.json"
+    if job["kind"] == "accuracy":
+        return accuracy_run(card, args.device, job["setting"], job["steps"], job["batch"],
+                            args.data.parent / "acc")
+    setting = SETTINGS[job["setting"]]
+    if setting.get("reuse_host_memory"):
+        reuse_freed_memory()  # train() does this itself; the throughput probe calls the loop
+    if job["setting"] == "plain loop":
+        rate = plain_loop(card, args.device, job["model"], job["batch"], job["cycles"])
+    else:
+        rate = throughput(card, args.device, job["model"], job["batch"], setting,
+                          job["cycles"])
+    return {"rate": rate}
 
 
 def machine(device: str) -> str:
@@ -132,32 +226,38 @@ def main() -> None:
     p.add_argument("--cycles", type=int, default=None,
                    help="timed cycles per case [2 at batch 16, 1 at 64; 1 with --quick]")
     p.add_argument("--no-accuracy", action="store_true", help="skip part 2")
+    p.add_argument("--job", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.compile:
-        SETTINGS["fast + compile"] = SETTINGS["fast (auto)"] | {"compile": "true"}
-    card = dataset(args.data, 300, args.device)
+        SETTINGS["fast + compile"] = SETTINGS["fast"] | {"compile": "true"}
+    if args.job:
+        print(json.dumps(run_job(args, json.loads(args.job))), flush=True)
+        return
+    dataset(args.data, 300, args.device)
     batches = (16,) if args.quick else (16, 64)
-    extra = " fast + compile (samples/s) |" if args.compile else ""
+    names = list(SETTINGS)
     lines = [f"Machine: {machine(args.device)}", "",
-             f"| model | batch | eager fp32 (samples/s) | fast (samples/s) | speed-up |{extra}",
-             "|---|---|---|---|---|" + ("---|" if args.compile else "")]
+             "| model | batch | " + " | ".join(f"{n} (samples/s)" for n in names)
+             + " | fast / plain loop | fast / eager fp32 |",
+             "|---|---|" + "---|" * (len(names) + 2)]
     print("\n".join(lines), flush=True)
     for model, batch in itertools.product(args.models.split(","), batches):
         cycles = args.cycles or (1 if args.quick or batch > 16 else 2)  # after a warm-up cycle
-        rate = {n: throughput(card, args.device, model, batch, s, cycles)
-                for n, s in SETTINGS.items()}
-        row = (f"| {model} | {batch} | {rate['eager fp32']:.2f} | {rate['fast (auto)']:.2f} | "
-               f"{rate['fast (auto)'] / rate['eager fp32']:.2f}x |")
-        if args.compile:
-            row += f" {rate['fast + compile']:.2f} |"
+        rate = {n: in_fresh_process(args, {"kind": "throughput", "setting": n, "model": model,
+                                           "batch": batch, "cycles": cycles})["rate"]
+                for n in names}
+        row = (f"| {model} | {batch} | " + " | ".join(f"{rate[n]:.2f}" for n in names)
+               + f" | {rate['fast'] / rate['plain loop']:.2f}x"
+               + f" | {rate['fast'] / rate['eager fp32']:.2f}x |")
         lines.append(row)
         print(row, flush=True)
     if args.no_accuracy:
-        print("\n".join(lines))
         return
     steps = args.acc_steps or (20 if args.quick else 50)
-    acc = accuracy(card, args.device, steps, 16, args.data.parent / "acc")
-    e, f = acc["eager fp32"], acc["fast (auto)"]
+    acc = {n: in_fresh_process(args, {"kind": "accuracy", "setting": n, "steps": steps,
+                                      "batch": 16})
+           for n in ("eager fp32", "fast")}
+    e, f = acc["eager fp32"], acc["fast"]
     lines += ["", f"Equal-step accuracy: full-size VelocityGAN (reference settings, n_critic 5), "
               f"{steps} iterations at batch 16 on 200 generated samples, validation on 100:", "",
               "| setting | wall time (s) | val MAE (m/s) | val SSIM |", "|---|---|---|---|"]

@@ -112,6 +112,8 @@ class TrainConfig:
     channels_last: str = _f("speed", "auto", "channels_last memory format: auto, true, false")
     bf16: str = _f("speed", "auto", "bfloat16 autocast: auto, true, false")
     compile: str = _f("speed", "auto", "torch.compile the generator forward: auto, true, false")
+    reuse_host_memory: bool = _f("speed", True, "keep freed CPU memory for reuse (glibc): "
+                                 "no page faults on every step")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (TOML/JSON/checkpoint friendly)."""

@@ -14,6 +14,7 @@ from .. import __version__
 from ..checkpoint import load_checkpoint
 from ..data import DatasetSpec, get_dataset
 from ..errors import ConfigError, VelocityGANError
+from ..hostmem import reuse_freed_memory
 from ..io import write_text
 from .config import TrainConfig, dump_toml, load_toml_config, resolve_config
 from .distributed import DistEnv, setup_distributed, teardown_distributed
@@ -117,6 +118,8 @@ def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
         ckpt: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the epochs of ``cfg`` in this process; returns the last metrics row."""
     plan = resolve_speed(cfg, env.device)
+    if cfg.reuse_host_memory:
+        reuse_freed_memory()
     train_ds, val_ds, augment = build_datasets(cfg, spec)
     ts = build_state(cfg, spec, env, plan)
     if ckpt is not None:
