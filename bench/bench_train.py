@@ -35,6 +35,7 @@ import itertools
 import json
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -200,6 +201,14 @@ def run_job(args: argparse.Namespace, job: dict) -> dict:
     return {"rate": rate}
 
 
+def _spread(values: list[float], unit: str = "") -> str:
+    """``median`` or ``median (min-max)`` of repeated measurements."""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.2f}{unit}"
+    return f"{med:.2f}{unit} ({min(values):.2f}-{max(values):.2f})"
+
+
 def machine(device: str) -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -225,6 +234,8 @@ def main() -> None:
     p.add_argument("--models", default="inversionnet,velocitygan", help="comma list")
     p.add_argument("--cycles", type=int, default=None,
                    help="timed cycles per case [2 at batch 16, 1 at 64; 1 with --quick]")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="fresh-process repeats per case, interleaved; the table shows medians")
     p.add_argument("--no-accuracy", action="store_true", help="skip part 2")
     p.add_argument("--job", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -236,40 +247,46 @@ def main() -> None:
     dataset(args.data, 300, args.device)
     batches = (16,) if args.quick else (16, 64)
     names = list(SETTINGS)
-    lines = [f"Machine: {machine(args.device)}", "",
+    lines = [f"Machine: {machine(args.device)}; median of {args.repeats} fresh-process run(s) "
+             "per case, range in brackets", "",
              "| model | batch | " + " | ".join(f"{n} (samples/s)" for n in names)
              + " | fast / plain loop | fast / eager fp32 |",
              "|---|---|" + "---|" * (len(names) + 2)]
     print("\n".join(lines), flush=True)
     for model, batch in itertools.product(args.models.split(","), batches):
         cycles = args.cycles or (1 if args.quick or batch > 16 else 2)  # after a warm-up cycle
-        rate = {n: in_fresh_process(args, {"kind": "throughput", "setting": n, "model": model,
-                                           "batch": batch, "cycles": cycles})["rate"]
-                for n in names}
-        row = (f"| {model} | {batch} | " + " | ".join(f"{rate[n]:.2f}" for n in names)
-               + f" | {rate['fast'] / rate['plain loop']:.2f}x"
-               + f" | {rate['fast'] / rate['eager fp32']:.2f}x |")
-        lines.append(row)
-        print(row, flush=True)
-    if args.no_accuracy:
-        return
+        runs = [{n: in_fresh_process(args, {"kind": "throughput", "setting": n, "model": model,
+                                            "batch": batch, "cycles": cycles})["rate"]
+                 for n in names} for _ in range(args.repeats)]
+        lines.append(f"| {model} | {batch} | "
+                     + " | ".join(_spread([r[n] for r in runs]) for n in names)
+                     + f" | {_spread([r['fast'] / r['plain loop'] for r in runs], 'x')}"
+                     + f" | {_spread([r['fast'] / r['eager fp32'] for r in runs], 'x')} |")
+        print(lines[-1], flush=True)
+    if not args.no_accuracy:
+        lines += accuracy_table(args)
+    out = args.out or Path(__file__).parent / "results" / f"train_{args.device}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# Training throughput (bench/bench_train.py)\n\n" + "\n".join(lines) + "\n")
+    print(f"written {out}")
+
+
+def accuracy_table(args: argparse.Namespace) -> list[str]:
+    """Part 2: equal-step eager fp32 vs fast VelocityGAN runs, as markdown lines."""
     steps = args.acc_steps or (20 if args.quick else 50)
     acc = {n: in_fresh_process(args, {"kind": "accuracy", "setting": n, "steps": steps,
                                       "batch": 16})
            for n in ("eager fp32", "fast")}
     e, f = acc["eager fp32"], acc["fast"]
-    lines += ["", f"Equal-step accuracy: full-size VelocityGAN (reference settings, n_critic 5), "
-              f"{steps} iterations at batch 16 on 200 generated samples, validation on 100:", "",
-              "| setting | wall time (s) | val MAE (m/s) | val SSIM |", "|---|---|---|---|"]
+    lines = ["", f"Equal-step accuracy: full-size VelocityGAN (reference settings, n_critic 5), "
+             f"{steps} iterations at batch 16 on 200 generated samples, validation on 100:", "",
+             "| setting | wall time (s) | val MAE (m/s) | val SSIM |", "|---|---|---|---|"]
     lines += [f"| {n} | {r['seconds']:.1f} | {r['mae_mps']:.1f} | {r['ssim']:.4f} |"
               for n, r in acc.items()]
     lines += ["", f"Speed-up (wall time, same steps incl. validation): "
               f"{e['seconds'] / f['seconds']:.2f}x"]
-    print("\n".join(lines[-7:]), flush=True)
-    out = args.out or Path(__file__).parent / "results" / f"train_{args.device}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# Training throughput (bench/bench_train.py)\n\n" + "\n".join(lines) + "\n")
-    print(f"written {out}")
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 if __name__ == "__main__":
