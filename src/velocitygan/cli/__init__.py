@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import VelocityGANError
+from ..hostmem import reuse_freed_memory
 from . import data, evaluate, fwi, generate, study, train
 
 __all__ = ["cli", "main"]
@@ -17,9 +18,12 @@ __all__ = ["cli", "main"]
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="velocitygan")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Data-driven seismic full-waveform inversion (VelocityGAN, InversionNet) on
     OpenFWI-layout data: generate, train, evaluate, predict, refine with FWI, report."""
+    if ctx.invoked_subcommand != "train":  # train follows its reuse_host_memory setting
+        reuse_freed_memory()  # CPU inference 1.6-2x faster (bench/results/hostmem_cpu.md)
 
 
 for _module in (data, generate, train, evaluate, fwi, study):
