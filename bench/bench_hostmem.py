@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -95,7 +96,8 @@ def main() -> None:
     if args.mode:  # one fresh process per mode: the setting is process-wide and one-way
         took = reuse_freed_memory() if args.mode == "reuse" else False
         res = network_cases(args.repeats) | physics_cases(args.repeats)
-        print(json.dumps({"took": took, "seconds": res}))
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        print(json.dumps({"took": took, "seconds": res, "peak_mb": peak_mb}))
         return
     runs = {}
     for mode in MODES:
@@ -112,6 +114,8 @@ def main() -> None:
     for case, base in runs["default"]["seconds"].items():
         new = runs["reuse"]["seconds"][case]
         lines.append(f"| {case} | {base:.3f} | {new:.3f} | {base / new:.2f}x |")
+    lines += ["", "Peak resident memory of the process over all cases: default allocator "
+              f"{runs['default']['peak_mb']:.0f} MB, reuse {runs['reuse']['peak_mb']:.0f} MB."]
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("# Host-memory reuse (bench/bench_hostmem.py)\n\n" + "\n".join(lines)
