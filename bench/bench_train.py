@@ -179,7 +179,7 @@ def accuracy_run(card: Path, device: str, name: str, steps: int, batch: int,
 def in_fresh_process(args: argparse.Namespace, job: dict) -> dict:
     """Run one measurement in a new interpreter (allocator settings are process-wide)."""
     cmd = [sys.executable, __file__, "--device", args.device, "--data", str(args.data),
-           "--job", json.dumps(job)]
+           "--job", json.dumps(job)] + (["--compile"] if args.compile else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

@@ -3,9 +3,10 @@
 glibc serves every block above its mmap threshold (128 KiB to 32 MiB, adaptive) with a fresh
 ``mmap`` and gives it back with ``munmap`` when freed, so a training step at batch 16 maps
 and page-faults its activations (tens of MB per layer) anew on every iteration. On the 2-core
-VM of our benchmarks that is about 40 % of an eager fp32 VelocityGAN step
-(``bench/results/train_cpu.md``). Turning mmap off and never trimming the heap keeps freed
-blocks for the next step: the first step faults them in, later steps reuse them.
+VM of our benchmarks that is about 40 % of an eager fp32 training step and more of an
+inference pass (``bench/results/hostmem_cpu.md``). Turning mmap off and never trimming the
+heap keeps freed blocks for the next step: the first step faults them in, later steps reuse
+them. The cost: the process keeps its peak resident size (and more, if blocks fragment).
 
 Only glibc has these knobs; elsewhere (macOS, musl) nothing changes.
 """
