@@ -6,7 +6,9 @@ and page-faults its activations (tens of MB per layer) anew on every iteration. 
 VM of our benchmarks that is about 40 % of an eager fp32 training step and more of an
 inference pass (``bench/results/hostmem_cpu.md``). Turning mmap off and never trimming the
 heap keeps freed blocks for the next step: the first step faults them in, later steps reuse
-them. The cost: the process keeps its peak resident size (and more, if blocks fragment).
+them. The cost is memory: the process keeps its peak resident size, and more where blocks
+fragment (glibc reuses a large block only once several have piled up: a loop allocating one
+64 MiB block per step settles at ~0.6 GB kept, ``tests/test_hostmem.py``).
 
 Only glibc has these knobs; elsewhere (macOS, musl) nothing changes.
 """
