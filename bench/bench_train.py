@@ -246,7 +246,7 @@ def main() -> None:
         return
     dataset(args.data, 300, args.device)
     batches = (16,) if args.quick else (16, 64)
-    names = list(SETTINGS)
+    names = [n for n in SETTINGS if not (args.device == "cuda" and n == "eager + reuse")]
     lines = [f"Machine: {machine(args.device)}; median of {args.repeats} fresh-process run(s) "
              "per case, range in brackets", "",
              "| model | batch | " + " | ".join(f"{n} (samples/s)" for n in names)

@@ -7,6 +7,8 @@
 # demo/run/best.pt; the step is skipped when it is missing). Each step has its own time limit
 # and a failed step does not stop the others. On an H100 (2026-11-26) the steps took: generate
 # 84 s, compare 312 s, train 85 s, pytest 95 s, physics 37 s (about 10.5 min plus start-up).
+# Step 3 has changed since (a plain-loop baseline, one process per setting) and has not run on
+# a GPU yet: it is limited to VelocityGAN and given more time.
 set -u
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/vgan-gpu}
@@ -37,8 +39,9 @@ if [ -f "$CKPT" ]; then
   step compare 330 python3 bench/compare_inversion.py --checkpoint "$CKPT" --device cuda \
     --backend torch --samples 20 --iterations 30 --out "$OUT/inversion_compare_cuda.md"
 fi
-# 3. training throughput, eager fp32 vs fast vs fast + torch.compile, and equal-step accuracy
-step train 200 python3 bench/bench_train.py --device cuda --quick --compile \
+# 3. training throughput, plain loop vs eager fp32 vs fast vs fast + torch.compile, and
+#    equal-step accuracy
+step train 240 python3 bench/bench_train.py --device cuda --quick --compile --models velocitygan \
   --data "$SCRATCH/bench_train/data" --out "$OUT/train_cuda.md"
 # 4. CUDA tests (physics, generation, metrics, training with bf16/channels_last/compile)
 step pytest 120 python3 -m pytest -q -p no:cacheprovider -k cuda tests/test_physics.py \
