@@ -140,3 +140,19 @@ def test_cached_normalised_samples_train_identically(tiny, tmp_path):
         assert torch.equal(a[k], b[k]), k
     assert main(train_args(tiny, tmp_path / "bad", "--set", "cache_normalized=true",
                            "--workers", "1")) == 2
+
+
+def test_host_memory_reuse_follows_the_setting(tiny, tmp_path, monkeypatch):
+    import velocitygan.cli as cli_module
+    import velocitygan.train.run as run_module
+
+    calls = []
+    monkeypatch.setattr(run_module, "reuse_freed_memory", lambda: calls.append("train"))
+    monkeypatch.setattr(cli_module, "reuse_freed_memory", lambda: calls.append("cli"))
+    assert main(train_args(tiny, tmp_path / "off", "--epochs", "1", "--set",
+                           "reuse_host_memory=false", model="inversionnet")) == 0
+    assert calls == []  # the CLI leaves train to its setting
+    assert main(train_args(tiny, tmp_path / "on", "--epochs", "1", model="inversionnet")) == 0
+    assert calls == ["train"]
+    assert main(["data", "check", str(tiny["train"]), "--dataset", str(tiny["dataset"])]) == 0
+    assert calls == ["train", "cli"]
