@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_train import machine
 
 from velocitygan.hostmem import reuse_freed_memory
 from velocitygan.models import InversionNet
@@ -106,10 +107,7 @@ def main() -> None:
         runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     if not runs["reuse"]["took"]:
         print("note: this C library has no mallopt knobs; both modes are the same")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
-                .splitlines() if ln.startswith("model name")), "unknown CPU")
-    lines = [f"Machine: {cpu}, {torch.get_num_threads()} torch threads; torch "
-             f"{torch.__version__}; device cpu; median of {args.repeats} calls per case", "",
+    lines = [f"Machine: {machine('cpu')}; median of {args.repeats} calls per case", "",
              "| case | default allocator (s) | reuse (s) | speed-up |", "|---|---|---|---|"]
     for case, base in runs["default"]["seconds"].items():
         new = runs["reuse"]["seconds"][case]

@@ -54,10 +54,11 @@ from velocitygan.train.loop import train_step
 from velocitygan.train.speed import resolve_speed
 from velocitygan.train.state import build_state, set_train_mode
 
-OFF = {"bf16": "false", "channels_last": "false", "compile": "false"}
-SETTINGS = {"plain loop": OFF | {"reuse_host_memory": False},
-            "eager fp32": OFF | {"reuse_host_memory": False},
-            "eager + reuse": OFF | {"reuse_host_memory": True},
+EAGER = {"bf16": "false", "channels_last": "false", "compile": "false",
+         "reuse_host_memory": False}
+SETTINGS = {"plain loop": EAGER,  # the config only feeds its data loader
+            "eager fp32": EAGER,
+            "eager + reuse": EAGER | {"reuse_host_memory": True},
             "fast": {"bf16": "auto", "channels_last": "auto", "compile": "false",
                      "reuse_host_memory": True}}
 

@@ -330,8 +330,7 @@ def reference_key_to_ours(key: str, network: str = "generator") -> str:
 # "gan_generator" (generator step with the adversarial term). "bf16" = torch.autocast(bfloat16).
 # CPU (2-core EPYC, torch 2.13): channels_last + bf16 was fastest for every step type, 2-3.7x
 # over eager fp32. Critic: bf16 for the score terms D(real), D(fake) (critic step 0.195 ->
-# 0.158 s at batch 16); the gradient penalty always runs in fp32 (train/gan.py), because under
-# bf16 the BatchNorm critic's per-sample gradient norms move by up to 18 %.
+# 0.158 s at batch 16); the gradient penalty always runs in fp32 (train/gan.py says why).
 # CUDA (H200, torch 2.11, bench/results/gpu_h200.md): at batch 64 channels_last + bf16 was
 # fastest for inference (9290 vs 7734 samples/s fp32), the generator step (3570 vs 1726) and the
 # GAN generator step (3362 vs 1665); the critic step was fastest with channels_last in fp32

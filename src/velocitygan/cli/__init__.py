@@ -23,7 +23,7 @@ def cli(ctx: click.Context) -> None:
     """Data-driven seismic full-waveform inversion (VelocityGAN, InversionNet) on
     OpenFWI-layout data: generate, train, evaluate, predict, refine with FWI, report."""
     if ctx.invoked_subcommand != "train":  # train follows its reuse_host_memory setting
-        reuse_freed_memory()  # CPU inference 1.6-2x faster (bench/results/hostmem_cpu.md)
+        reuse_freed_memory()  # CPU inference 1.6-2.4x faster (hostmem_cpu.md)
 
 
 for _module in (data, generate, train, evaluate, fwi, study):

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -138,15 +137,14 @@ def _in_process(
             yield key, simulate_maps(maps, cfg.backend, cfg.device, acquisition)
         return
     with ThreadPoolExecutor(1, thread_name_prefix="vgan-write") as io:
-        pending: deque[tuple[Any, Future]] = deque()
+        pending: tuple[Any, Future] | None = None  # one write in flight: memory stays bounded
         for key, maps in _prefetch(chunks):
             data = simulate_maps(maps, cfg.backend, cfg.device, acquisition)
-            if pending:  # at most one write in flight: memory stays bounded
-                done_key, fut = pending.popleft()
-                yield done_key, fut.result()
-            pending.append((key, io.submit(_write_rows, data, *sink(key))))
-        for done_key, fut in pending:
-            yield done_key, fut.result()
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (key, io.submit(_write_rows, data, *sink(key)))
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def _prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
