@@ -63,9 +63,16 @@ def setup_distributed(device_name: str) -> DistEnv:
     return DistEnv(rank=rank, world_size=world, local_rank=local_rank, device=device)
 
 
-def teardown_distributed() -> None:
-    """Leave the process group (no-op when not distributed)."""
+def teardown_distributed(*, together: bool = True) -> None:
+    """Leave the process group (no-op when not distributed).
+
+    ``together``: first wait for every rank. A rank that destroyed the group while rank 0 was
+    still writing its checkpoint made gloo abort now and then (SIGABRT), so ranks that finished
+    normally leave together; after a failure pass False (the others may never arrive).
+    """
     if dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

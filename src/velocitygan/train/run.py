@@ -71,17 +71,17 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
                           "it or choose another --out")
     owns_group = not dist.is_initialized()
     env = setup_distributed(cfg.device)
+    finished = False
     try:
         fit(cfg, spec, env, run_dir, ckpt)
-        if env.enabled:  # leave the group together: a rank that tore down while rank 0 was
-            dist.barrier()  # still writing its last checkpoint aborted now and then (gloo)
+        finished = True
     except torch.OutOfMemoryError:
         raise VelocityGANError(
             f"{env.device} ran out of memory at batch_size = {cfg.batch_size}; "
             f"try --batch-size {max(1, cfg.batch_size // 2)} (or a smaller --width)") from None
     finally:
-        if owns_group:
-            teardown_distributed()
+        if owns_group:  # after a failure the other ranks may be gone: do not wait for them
+            teardown_distributed(together=finished)
     return run_dir
 
 
