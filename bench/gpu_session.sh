@@ -2,23 +2,27 @@
 # Everything this project measures on a lent GPU machine, in one run (the device tool lends
 # ~15 minutes per session). Run from the repository root:
 #   OUT=/tmp/gpu bash bench/gpu_session.sh        # logs and tables land in $OUT
+#   STEPS="kernel pytest" OUT=/tmp/gpu bash bench/gpu_session.sh   # only some steps
 # Needs: python3 with CUDA PyTorch, numpy, click, tqdm, matplotlib (no deepwave: the torch
 # physics backend runs). A checkpoint for the inversion comparison: $CKPT (default
 # demo/run/best.pt; the step is skipped when it is missing). Each step has its own time limit
-# and a failed step does not stop the others. On an H100 (2026-11-26) the steps took: generate
-# 84 s, compare 312 s, train 85 s, pytest 95 s, physics 37 s (about 10.5 min plus start-up).
-# Step 3 has changed since (a plain-loop baseline, one process per setting) and has not run on
-# a GPU yet: it is limited to VelocityGAN and given more time.
+# and a failed step does not stop the others. On an H100 (2026-11-26, 11:12 UTC) the steps took:
+# generate 84 s, compare 312 s, train 85 s, pytest 95 s, physics 37 s. Not yet run on a GPU:
+# "kernel" (the temporally blocked CUDA recipe, new) and "train" in its current form (a
+# plain-loop baseline, one process per setting). The default STEPS leave out what was measured
+# already (compare, physics) so that the new steps fit the 15 minutes.
 set -u
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/vgan-gpu}
 CKPT=${CKPT:-demo/run/best.pt}
 SCRATCH=${SCRATCH:-/tmp/vgan-gpu-scratch}
+STEPS=${STEPS:-kernel pytest train generate}
 mkdir -p "$OUT" "$SCRATCH"
 
 step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, log to $OUT/NAME.log
   local name=$1 limit=$2
   shift 2
+  case " $STEPS " in *" $name "*) ;; *) echo "== $name skipped (not in STEPS)"; return ;; esac
   echo "== $name (limit ${limit}s) start $(date -u +%T)"
   timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
   echo "== $name rc=$? end $(date -u +%T)"
@@ -31,6 +35,9 @@ python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, 
 torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).total_memory // 2**20, 'MiB')" \
   | tee -a "$OUT/gpu.txt"
 
+# 0. the temporally blocked CUDA recipe kernel: correctness vs eager, samples/s per tiling,
+#    and the torch.compile recipe at the same batch on the same card
+step kernel 200 python3 bench/bench_kernel.py --batch 1024 --baseline --out "$OUT/kernel_cuda.md"
 # 1. generation end to end (maps -> compiled torch recipe -> .npy shards)
 step generate 120 python3 bench/bench_generate.py --device cuda --backend torch \
   --batch 1024 --samples 8192 --out "$OUT/generate_cuda.md"
@@ -44,8 +51,8 @@ fi
 step train 240 python3 bench/bench_train.py --device cuda --quick --compile --models velocitygan \
   --data "$SCRATCH/bench_train/data" --out "$OUT/train_cuda.md"
 # 4. CUDA tests (physics, generation, metrics, training with bf16/channels_last/compile)
-step pytest 120 python3 -m pytest -q -p no:cacheprovider -k cuda tests/test_physics.py \
-  tests/test_generate.py tests/test_metrics.py tests/test_train_cuda.py
+step pytest 150 python3 -m pytest -q -p no:cacheprovider -k cuda tests/test_physics.py \
+  tests/test_generate.py tests/test_metrics.py tests/test_train_cuda.py tests/test_cuda_kernel.py
 # 5. the raw operator, steady state (compiled)
 step physics 60 python3 bench/bench_physics.py --device cuda --backend torch \
   --batch 1024 --compile default --repeats 2

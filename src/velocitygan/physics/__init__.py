@@ -86,9 +86,11 @@ def forward_model(
         backend: ``"auto"`` (:func:`default_backend`), ``"deepwave"`` or ``"torch"``.
         device: Where to simulate; default: the input tensor's device (CPU for numpy).
         source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
-        compile_mode: torch backend only: a ``torch.compile`` mode for the time stepping, or
+        compile_mode: torch backend only: a ``torch.compile`` mode for the time stepping;
             ``"auto"``: ``"default"`` on CUDA without autograd (measured ~10x eager on an
-            H200), eager elsewhere or where compilation fails (warned once).
+            H200), eager elsewhere or where compilation fails (warned once); or ``"kernel"``:
+            the hand-written CUDA kernel that advances several steps per pass
+            (:mod:`velocitygan.physics.cuda_kernel`; CUDA only, no autograd).
 
     Returns:
         float32 tensor ``(N, n_shots, nt, n_receivers)`` on ``device``, OpenFWI's polarity and
@@ -112,11 +114,25 @@ def forward_model(
             from velocitygan.physics.deepwave_backend import simulate_deepwave
 
             out = simulate_deepwave(v, acq, wavelet)
+        elif compile_mode == "kernel":
+            out = _simulate_kernel(v, acq, wavelet, grad)
         elif compile_mode == "auto":
             out = _simulate_torch_auto(v, acq, wavelet, grad)
         else:
             out = simulate_torch(v, acq, wavelet, compile_mode=compile_mode)
     return out.contiguous()
+
+
+def _simulate_kernel(
+    v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor, grad: bool
+) -> torch.Tensor:
+    if grad:
+        raise ConfigError(
+            "compile_mode='kernel' has no gradient; use compile_mode=None (eager) for autograd"
+        )
+    from velocitygan.physics.cuda_kernel import simulate_tiled
+
+    return simulate_tiled(v, acq, wavelet)
 
 
 _COMPILE_BROKEN: list[str] = []  # set once torch.compile failed here: stay eager after that
