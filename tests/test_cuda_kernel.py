@@ -29,7 +29,8 @@ SMALL = Acquisition(nz=12, nx=12, nt=40, pad_cells=6, src_x=(0, 6, 11), rec_x=tu
 SPARSE = Acquisition(nz=12, nx=12, nt=40, pad_cells=6, src_x=(3, 8), src_z=2,
                      rec_x=(0, 2, 5, 9, 11), rec_z=3)
 SQUARE = TileConfig(tile_x=8, tile_z=8, steps=2, rows_per_thread=4)  # 64 threads
-ODD = TileConfig(tile_x=10, tile_z=6, steps=3, rows_per_thread=6)  # ragged tiles, 40 = 13*3+1
+# ragged tiles, 40 steps = 13 * 3 + 1, one shared buffer (two barriers per step)
+ODD = TileConfig(tile_x=10, tile_z=6, steps=3, rows_per_thread=6, buffers=1)
 
 
 def emulated_launcher(config: TileConfig, workdir: Path):
@@ -118,8 +119,10 @@ def test_tile_config_is_checked_before_compiling():
         TileConfig(rows_per_thread=5).check()
     with pytest.raises(ConfigError, match="threads per block"):
         TileConfig(tile_x=100, tile_z=100, steps=2, rows_per_thread=2).check()
+    big = TileConfig(tile_x=72, tile_z=72, steps=6, rows_per_thread=12)
     with pytest.raises(ConfigError, match="shared memory"):
-        TileConfig(tile_x=120, tile_z=96, steps=2, rows_per_thread=26).check()
+        big.check()
+    assert TileConfig(tile_x=72, tile_z=72, steps=6, rows_per_thread=12, buffers=1).check()
     assert "#define K 4" in kernel_source(TileConfig())
 
 
@@ -140,5 +143,6 @@ def test_cuda_kernel_matches_the_torch_recipe():
     v = models(SMALL).repeat_interleave(6, dim=1).repeat_interleave(6, dim=2)[:, :70, :70]
     v, w = v.cuda(), wavelet(acq).cuda()
     ref = simulate_torch(v, acq, w)
-    for cfg in (TileConfig(), TileConfig(tile_x=72, tile_z=72, steps=6, rows_per_thread=12)):
+    for cfg in (TileConfig(), TileConfig(tile_x=72, tile_z=72, steps=6, rows_per_thread=12,
+                                         buffers=1)):
         assert rel_l2(simulate_tiled(v, acq, w, config=cfg), ref) < 1e-5

@@ -49,12 +49,15 @@ class TileConfig:
         tile_z: Output tile height in cells.
         steps: Time steps per launch; each tile reads a halo of ``2 * steps`` cells.
         rows_per_thread: Cells of one column that each thread keeps in registers.
+        buffers: Shared-memory copies of the field: 2 needs one barrier per step, 1 needs two
+            but half the shared memory.
     """
 
     tile_x: int = 48
     tile_z: int = 48
     steps: int = 4
     rows_per_thread: int = 16
+    buffers: int = 2
 
     @property
     def region(self) -> tuple[int, int]:
@@ -73,6 +76,8 @@ class TileConfig:
         height, width = self.region
         if min(self.tile_x, self.tile_z, self.steps, self.rows_per_thread) < 1:
             raise ConfigError(f"tile sizes, steps and rows_per_thread must be >= 1, got {self}")
+        if self.buffers not in (1, 2):
+            raise ConfigError(f"buffers must be 1 or 2, got {self.buffers}")
         if height % self.rows_per_thread:
             raise ConfigError(
                 f"tile_z + 4 * steps = {height} must be a multiple of rows_per_thread "
@@ -80,9 +85,10 @@ class TileConfig:
             )
         if self.threads > MAX_THREADS:
             raise ConfigError(f"{self} needs {self.threads} threads per block (max 1024)")
-        if height * width * 4 > MAX_STATIC_SHARED_BYTES:
+        if self.buffers * height * width * 4 > MAX_STATIC_SHARED_BYTES:
             raise ConfigError(
-                f"{self} needs {height * width * 4} bytes of shared memory (max 48 KiB)"
+                f"{self} needs {self.buffers * height * width * 4} bytes of shared memory "
+                "(max 48 KiB; buffers=1 halves it)"
             )
         return self
 
@@ -93,7 +99,7 @@ def kernel_source(config: TileConfig) -> str:
     defines = (
         f"#define TX {cfg.tile_x}\n#define TZ {cfg.tile_z}\n#define K {cfg.steps}\n"
         f"#define SEG {cfg.rows_per_thread}\n"
-        f"#define NSEG {cfg.region[0] // cfg.rows_per_thread}\n"
+        f"#define NSEG {cfg.region[0] // cfg.rows_per_thread}\n#define NBUF {cfg.buffers}\n"
     )
     return defines + KERNEL_FILE.read_text()
 

@@ -10,8 +10,9 @@
 // alpha and damping are zero), which is the recipe's "zero beyond the grid".
 //
 // The host defines TX, TZ (output tile, cells), K (steps per launch), SEG (cells per thread)
-// and NSEG (threads per column), with (TZ + 4K) == SEG * NSEG. The same source compiles as C++
-// for the CPU emulation in tests/cuda_emu.
+// and NSEG (threads per column), with (TZ + 4K) == SEG * NSEG, and NBUF: 2 alternates two
+// shared buffers between steps (one barrier per step), 1 uses one (two barriers per step, half
+// the shared memory). The same source compiles as C++ for the CPU emulation in tests/cuda_emu.
 
 #define HALO (2 * K)
 #define RX (TX + 2 * HALO)
@@ -19,6 +20,7 @@
 #define NTHREADS (RX * NSEG)
 
 static_assert(RZ == SEG * NSEG, "TZ + 4K must equal SEG * NSEG");
+static_assert(NBUF == 1 || NBUF == 2, "NBUF must be 1 or 2");
 
 #define C1 (-2.5f)
 #define C2 (4.0f / 3.0f)
@@ -49,7 +51,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
     int n_shots, int height, int width, int nz, int nx, int pad, int nt, int t0, int n_steps,
     int src_z, int rec_z, int n_rec, double courant)  // courant = dt / dx in s/m
 {
-    __shared__ float sp[RZ][RX];
+    __shared__ float shared_p[NBUF][RZ][RX];
     const int lx = threadIdx.x % RX;
     const int lz0 = (threadIdx.x / RX) * SEG;
     const int x0 = (int)blockIdx.x * TX - HALO;  // region origin in the padded grid
@@ -91,6 +93,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
 
     for (int j = 0; j < n_steps; ++j) {
         const int t = t0 + j;
+        float (*sp)[RX] = shared_p[j % NBUF];  // with two buffers, nobody still reads this one
 #pragma unroll
         for (int i = 0; i < SEG; ++i) sp[lz0 + i][lx] = p[i];
         __syncthreads();
@@ -119,7 +122,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
             q[i] = ctr;
             p[i] = nxt;
         }
-        __syncthreads();  // everyone has read sp before the next step overwrites it
+        if (NBUF == 1) __syncthreads();  // everyone has read sp before the next step writes it
     }
 
     if (!out_col) return;
