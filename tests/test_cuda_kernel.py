@@ -18,7 +18,12 @@ import torch
 
 from velocitygan.errors import ConfigError
 from velocitygan.physics import Acquisition, forward_model, ricker
-from velocitygan.physics.cuda_kernel import TileConfig, kernel_source, simulate_tiled
+from velocitygan.physics.cuda_kernel import (
+    TileConfig,
+    kernel_source,
+    self_check,
+    simulate_tiled,
+)
 from velocitygan.physics.torch_backend import simulate_torch
 
 EMU = Path(__file__).with_name("cuda_emu")
@@ -111,6 +116,19 @@ def test_tiling_does_not_change_a_single_bit(launchers):
     square = simulate_tiled(v, SPARSE, w, config=SQUARE, launcher=launchers[SQUARE])
     ragged = simulate_tiled(v, SPARSE, w, config=ODD, launcher=launchers[ODD])
     assert torch.equal(square, ragged)
+
+
+@needs_gxx
+def test_self_check_passes_a_good_kernel_and_stops_a_wrong_one(launchers):
+    cpu = torch.device("cpu")
+    self_check(SQUARE, launchers[SQUARE], cpu, SMALL)
+
+    def forgets_the_source(grid, block, args):
+        args[6] = torch.zeros_like(args[6])  # src_amp: a kernel that never injects
+        launchers[SQUARE](grid, block, args)
+
+    with pytest.raises(ConfigError, match="disagrees with the recipe"):
+        self_check(SQUARE, forgets_the_source, cpu, SMALL)
 
 
 def test_tile_config_is_checked_before_compiling():

@@ -26,9 +26,9 @@ import torch
 
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
-from velocitygan.physics.torch_backend import sponge_profile
+from velocitygan.physics.torch_backend import simulate_torch, sponge_profile
 
-__all__ = ["KERNEL_FILE", "TileConfig", "kernel_source", "simulate_tiled"]
+__all__ = ["KERNEL_FILE", "TileConfig", "kernel_source", "self_check", "simulate_tiled"]
 
 KERNEL_FILE = Path(__file__).with_name("recipe_kernel.cu")
 KERNEL_NAME = "recipe_steps"
@@ -71,6 +71,12 @@ class TileConfig:
         height, width = self.region
         return width * (height // self.rows_per_thread)
 
+    @property
+    def shared_bytes(self) -> int:
+        """Shared memory per block: the region with a 2-cell frame, per buffer, float32."""
+        height, width = self.region
+        return self.buffers * (height + 4) * (width + 4) * 4
+
     def check(self) -> TileConfig:
         """Return self, or raise :class:`ConfigError` if the kernel cannot be built so."""
         height, width = self.region
@@ -85,9 +91,9 @@ class TileConfig:
             )
         if self.threads > MAX_THREADS:
             raise ConfigError(f"{self} needs {self.threads} threads per block (max 1024)")
-        if self.buffers * height * width * 4 > MAX_STATIC_SHARED_BYTES:
+        if self.shared_bytes > MAX_STATIC_SHARED_BYTES:
             raise ConfigError(
-                f"{self} needs {self.buffers * height * width * 4} bytes of shared memory "
+                f"{self} needs {self.shared_bytes} bytes of shared memory "
                 "(max 48 KiB; buffers=1 halves it)"
             )
         return self
@@ -105,6 +111,8 @@ def kernel_source(config: TileConfig) -> str:
 
 
 _COMPILED: dict[tuple[TileConfig, int], Any] = {}
+SELF_CHECK_STEPS = 120
+SELF_CHECK_TOLERANCE = 1e-4  # relative L2; float32 rounding differences are ~1e-6
 
 
 def _cuda_launcher(config: TileConfig, device: torch.device) -> Launcher:
@@ -118,13 +126,46 @@ def _cuda_launcher(config: TileConfig, device: torch.device) -> Launcher:
                 f"this is {torch.__version__}; use compile_mode='auto'"
             )
         with torch.cuda.device(index):
-            _COMPILED[key] = torch.cuda._compile_kernel(kernel_source(config), KERNEL_NAME)
-    kernel = _COMPILED[key]
+            kernel = torch.cuda._compile_kernel(kernel_source(config), KERNEL_NAME)
+        self_check(config, _launcher(kernel), device)
+        _COMPILED[key] = kernel
+    return _launcher(_COMPILED[key])
 
+
+def _launcher(kernel: Any) -> Launcher:
     def launch(grid: tuple[int, int, int], block: tuple[int, int, int], args: list[Any]) -> None:
         kernel(grid=grid, block=block, args=args)
 
     return launch
+
+
+def self_check(
+    config: TileConfig,
+    launcher: Launcher,
+    device: torch.device,
+    acquisition: Acquisition | None = None,
+) -> None:
+    """Compare a kernel with the eager recipe on one model (OpenFWI grid, 120 steps).
+
+    Run once per compiled kernel before its first use: guards against a kernel that compiles
+    but computes something else on this GPU (compiler, architecture), whose output would
+    otherwise look like valid seismic data. Raises :class:`ConfigError` on disagreement.
+    """
+    acq = acquisition or Acquisition(nt=SELF_CHECK_STEPS)
+    depth = torch.arange(acq.nz, device=device, dtype=torch.float32)[:, None]
+    v = (1800.0 + 30.0 * depth).expand(acq.nz, acq.nx)[None].contiguous()
+    v[:, acq.nz // 2:, acq.nx // 4: acq.nx // 2] = 3600.0  # a fast block: not a layer-cake
+    w = torch.zeros(acq.nt, device=device)
+    w[:40] = torch.sin(torch.arange(40, device=device)[: acq.nt] * (math.pi / 20))
+    with torch.no_grad():
+        ref = simulate_torch(v, acq, w)
+        got = simulate_tiled(v, acq, w, config=config, launcher=launcher)
+    err = float((got - ref).norm() / ref.norm())
+    if not err < SELF_CHECK_TOLERANCE:
+        raise ConfigError(
+            f"the tiled recipe kernel {config} disagrees with the recipe on this GPU (relative "
+            f"L2 {err:.1e} after {acq.nt} steps); use compile_mode='auto'"
+        )
 
 
 def _receiver_map(acq: Acquisition, width: int, device: torch.device) -> torch.Tensor:

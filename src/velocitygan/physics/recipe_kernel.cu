@@ -51,7 +51,11 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
     int n_shots, int height, int width, int nz, int nx, int pad, int nt, int t0, int n_steps,
     int src_z, int rec_z, int n_rec, double courant)  // courant = dt / dx in s/m
 {
-    __shared__ float shared_p[NBUF][RZ][RX];
+    // the field of the region with a 2-cell frame of zeros, so that every neighbour load is
+    // unconditional (the frame feeds only the stale halo, never the output tile)
+    __shared__ float shared_p[NBUF][RZ + 4][RX + 4];
+    for (int k = threadIdx.x; k < NBUF * (RZ + 4) * (RX + 4); k += NTHREADS)
+        (&shared_p[0][0][0])[k] = 0.0f;
     const int lx = threadIdx.x % RX;
     const int lz0 = (threadIdx.x / RX) * SEG;
     const int x0 = (int)blockIdx.x * TX - HALO;  // region origin in the padded grid
@@ -91,25 +95,27 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
         }
     }
 
+    __syncthreads();  // the frame is zero before anyone publishes
     for (int j = 0; j < n_steps; ++j) {
         const int t = t0 + j;
-        float (*sp)[RX] = shared_p[j % NBUF];  // with two buffers, nobody still reads this one
+        // with two buffers nobody still reads this one; sp[z][x] is region cell (z-2, x-2)
+        float (*sp)[RX + 4] = shared_p[j % NBUF];
 #pragma unroll
-        for (int i = 0; i < SEG; ++i) sp[lz0 + i][lx] = p[i];
+        for (int i = 0; i < SEG; ++i) sp[lz0 + i + 2][lx + 2] = p[i];
         __syncthreads();
         const float amp = src_amp[(long long)ns * nt + t];
-        float om2 = lz0 >= 2 ? sp[lz0 - 2][lx] : 0.0f;  // old values two and one rows up
-        float om1 = lz0 >= 1 ? sp[lz0 - 1][lx] : 0.0f;
+        float om2 = sp[lz0][lx + 2];  // old values two and one rows up
+        float om1 = sp[lz0 + 1][lx + 2];
 #pragma unroll
         for (int i = 0; i < SEG; ++i) {
             const int lz = lz0 + i;
             const float ctr = p[i];
-            const float dn1 = i + 1 < SEG ? p[i + 1] : (lz + 1 < RZ ? sp[lz + 1][lx] : 0.0f);
-            const float dn2 = i + 2 < SEG ? p[i + 2] : (lz + 2 < RZ ? sp[lz + 2][lx] : 0.0f);
-            const float l1 = lx >= 1 ? sp[lz][lx - 1] : 0.0f;
-            const float r1 = lx + 1 < RX ? sp[lz][lx + 1] : 0.0f;
-            const float l2 = lx >= 2 ? sp[lz][lx - 2] : 0.0f;
-            const float r2 = lx + 2 < RX ? sp[lz][lx + 2] : 0.0f;
+            const float dn1 = i + 1 < SEG ? p[i + 1] : sp[lz + 3][lx + 2];
+            const float dn2 = i + 2 < SEG ? p[i + 2] : sp[lz + 4][lx + 2];
+            const float l1 = sp[lz + 2][lx + 1];
+            const float r1 = sp[lz + 2][lx + 3];
+            const float l2 = sp[lz + 2][lx];
+            const float r2 = sp[lz + 2][lx + 4];
             const float ring1 = om1 + dn1 + l1 + r1;
             const float ring2 = om2 + dn2 + l2 + r2;
             const float lap = ring1 * C2 + ring2 * C3 + ctr * (2.0f * C1);
