@@ -58,10 +58,9 @@ def emulated_launcher(config: TileConfig, workdir: Path):
             if isinstance(arg, torch.Tensor):
                 assert arg.is_contiguous()
                 values.append(ctypes.c_void_p(arg.data_ptr()))
-            elif isinstance(arg, int):
-                values.append(ctypes.c_int(arg))
             else:
-                values.append(ctypes.c_double(arg))
+                assert isinstance(arg, int)
+                values.append(ctypes.c_int(arg))
         pointers = (ctypes.c_void_p * len(values))(
             *[ctypes.cast(ctypes.byref(v), ctypes.c_void_p) for v in values]
         )

@@ -11,6 +11,6 @@ extern "C" void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, v
                      *static_cast<fp*>(a[3]), *static_cast<cf*>(a[4]), *static_cast<cf*>(a[5]),
                      *static_cast<cf*>(a[6]), *static_cast<ci*>(a[7]), *static_cast<ci*>(a[8]),
                      *static_cast<fp*>(a[9]), I(10), I(11), I(12), I(13), I(14), I(15), I(16),
-                     I(17), I(18), I(19), I(20), I(21), *static_cast<double*>(a[22]));
+                     I(17), I(18), I(19), I(20), I(21), *static_cast<cf*>(a[22]));
     });
 }

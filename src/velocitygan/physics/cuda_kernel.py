@@ -36,7 +36,7 @@ MAX_THREADS = 1024
 MAX_STATIC_SHARED_BYTES = 48 * 1024
 MAX_GRID_Z = 65535
 
-# (grid, block, args) -> None; args are tensors (pointers), ints (C int) and floats (C double)
+# (grid, block, args) -> None; args are tensors (passed as pointers) and Python ints (C int)
 Launcher = Callable[[tuple[int, int, int], tuple[int, int, int], list[Any]], None]
 
 
@@ -215,6 +215,7 @@ def simulate_tiled(
     src_amp = (beta[:, :, None] * wavelet[None, None, :]).contiguous()  # (N, S, nt)
     src_x32 = src_x.to(torch.int32).contiguous()
     rec_map = _receiver_map(acq, width, dev)
+    courant = torch.tensor([acq.dt_s / acq.dx_m], dtype=torch.float32, device=dev)
     out = torch.empty(n_models, n_shots, acq.nt, acq.n_receivers, device=dev)
     per_call = max(1, MAX_GRID_Z // n_shots)  # gridDim.z counts (model, shot) pairs
     for lo in range(0, n_models, per_call):
@@ -228,8 +229,7 @@ def simulate_tiled(
             launcher(grid, block, [
                 p, q, p_next, q_next, v[lo:hi], kappa_dt[lo:hi], src_amp[lo:hi], src_x32,
                 rec_map, out[lo:hi], n_shots, height, width, acq.nz, acq.nx, pad, acq.nt, t0,
-                n_steps, acq.src_z + pad, acq.rec_z + pad, acq.n_receivers,
-                acq.dt_s / acq.dx_m,
+                n_steps, acq.src_z + pad, acq.rec_z + pad, acq.n_receivers, courant,
             ])
             p, q, p_next, q_next = p_next, q_next, p, q
     return out

@@ -49,8 +49,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
     const int* __restrict__ rec_map,     // (W,) receiver index of each padded column, or -1
     float* __restrict__ traces,          // (N*S, nt, R)
     int n_shots, int height, int width, int nz, int nx, int pad, int nt, int t0, int n_steps,
-    int src_z, int rec_z, int n_rec, double courant)  // courant = dt / dx in s/m
-{
+    int src_z, int rec_z, int n_rec,
+    const float* __restrict__ courant)   // (1,) dt / dx in s/m (a pointer: launchers differ
+{                                        // in how they pass Python floats)
     // the field of the region with a 2-cell frame of zeros, so that every neighbour load is
     // unconditional (the frame feeds only the stale halo, never the output tile)
     __shared__ float shared_p[NBUF][RZ + 4][RX + 4];
@@ -65,7 +66,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
     const long long plane = (long long)height * width;
     const int gx = x0 + lx;
     const bool col_in = gx >= 0 && gx < width;
-    const float c = (float)courant;
+    const float c = courant[0];
     const float kdt = kappa_dt[n];
     const float rel_x = col_in ? sponge_rel(gx, nx, pad) : 0.0f;
     const int vx = clamp_int(gx - pad, 0, nx - 1);
