@@ -75,7 +75,12 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
     const bool out_col = lx >= HALO && lx < HALO + TX && col_in;
     // receivers: only the block whose output tile holds the cell records it
     const int rec_r = (out_col && rec_z - z0 >= HALO && rec_z - z0 < HALO + TZ) ? rec_map[gx] : -1;
-    const int rec_lz = rec_z - z0;
+    // the thread whose strip holds the source cell injects, the one holding a receiver records
+    // (after the update loop, so that the other threads pay nothing per cell)
+    const int src_i = src_lz - lz0;
+    const bool has_src = lx == src_lx && src_i >= 0 && src_i < SEG;
+    const int rec_i = rec_z - z0 - lz0;
+    const bool has_rec = rec_r >= 0 && rec_i >= 0 && rec_i < SEG;
 
     float p[SEG], q[SEG], alpha[SEG], damp[SEG];
 #pragma unroll
@@ -104,7 +109,6 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
 #pragma unroll
         for (int i = 0; i < SEG; ++i) sp[lz0 + i + 2][lx + 2] = p[i];
         __syncthreads();
-        const float amp = src_amp[(long long)ns * nt + t];
         float om2 = sp[lz0][lx + 2];  // old values two and one rows up
         float om1 = sp[lz0 + 1][lx + 2];
 #pragma unroll
@@ -121,13 +125,24 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
             const float ring2 = om2 + dn2 + l2 + r2;
             const float lap = ring1 * C2 + ring2 * C3 + ctr * (2.0f * C1);
             const float diff = ctr - q[i];
-            float nxt = ctr + diff + alpha[i] * lap - damp[i] * diff;
-            if (lz == src_lz && lx == src_lx) nxt += amp;
-            if (lz == rec_lz && rec_r >= 0) traces[((long long)ns * nt + t) * n_rec + rec_r] = nxt;
+            const float nxt = ctr + diff + alpha[i] * lap - damp[i] * diff;
             om2 = om1;
             om1 = ctr;
             q[i] = ctr;
             p[i] = nxt;
+        }
+        if (has_src) {
+            const float amp = src_amp[(long long)ns * nt + t];
+#pragma unroll
+            for (int i = 0; i < SEG; ++i)
+                if (i == src_i) p[i] += amp;
+        }
+        if (has_rec) {
+            float value = 0.0f;
+#pragma unroll
+            for (int i = 0; i < SEG; ++i)
+                if (i == rec_i) value = p[i];
+            traces[((long long)ns * nt + t) * n_rec + rec_r] = value;
         }
         if (NBUF == 1) __syncthreads();  // everyone has read sp before the next step writes it
     }
