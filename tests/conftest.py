@@ -9,6 +9,21 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _kernel_cache(tmp_path_factory):
+    """Compiled kernels go to a folder of this test session, not the user's cache (and the
+    environment reaches CLI subprocesses and generation workers)."""
+    import os
+
+    old = os.environ.get("VELOCITYGAN_CACHE")
+    os.environ["VELOCITYGAN_CACHE"] = str(tmp_path_factory.mktemp("kernel-cache"))
+    yield
+    if old is None:
+        os.environ.pop("VELOCITYGAN_CACHE", None)
+    else:
+        os.environ["VELOCITYGAN_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """One intra-op thread per test: on a shared 2-core machine tiny networks and deepwave run

@@ -143,10 +143,10 @@ def test_tile_config_is_checked_before_compiling():
     assert "#define K 4" in kernel_source(TileConfig())
 
 
-def test_kernel_mode_needs_cuda_and_no_gradient():
+def test_tiled_kernel_needs_cuda_and_no_gradient():
     v = models(SMALL)
     with pytest.raises(ConfigError, match="CUDA only"):
-        forward_model(v, SMALL, backend="torch", compile_mode="kernel")
+        simulate_tiled(v, SMALL, wavelet(SMALL))  # on the CPU, compile_mode="kernel" is C++
     with pytest.raises(ConfigError, match="no gradient"):
         forward_model(v.requires_grad_(), SMALL, backend="torch", compile_mode="kernel")
     repeated = Acquisition(nz=12, nx=12, nt=40, pad_cells=6, rec_x=(1, 1, 2), src_x=(4,))

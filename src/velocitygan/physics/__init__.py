@@ -86,11 +86,13 @@ def forward_model(
         backend: ``"auto"`` (:func:`default_backend`), ``"deepwave"`` or ``"torch"``.
         device: Where to simulate; default: the input tensor's device (CPU for numpy).
         source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
-        compile_mode: torch backend only: a ``torch.compile`` mode for the time stepping;
-            ``"auto"``: ``"default"`` on CUDA without autograd (measured ~10x eager on an
-            H200), eager elsewhere or where compilation fails (warned once); or ``"kernel"``:
-            the hand-written CUDA kernel that advances several steps per pass
-            (:mod:`velocitygan.physics.cuda_kernel`; CUDA only, no autograd).
+        compile_mode: torch backend only. None: eager PyTorch (differentiable). A
+            ``torch.compile`` mode for the time stepping. ``"kernel"``: a hand-written kernel,
+            forward only: on the CPU the C++ recipe (:mod:`velocitygan.physics.cpu_kernel`,
+            built with the system compiler on first use), on CUDA the temporally blocked
+            kernel (:mod:`velocitygan.physics.cuda_kernel`). ``"auto"``, for forward-only
+            runs: the C++ kernel on the CPU (~7x eager), ``torch.compile`` on CUDA (~10x
+            eager on an H200); eager with autograd, or where the choice fails (warned once).
 
     Returns:
         float32 tensor ``(N, n_shots, nt, n_receivers)`` on ``device``, OpenFWI's polarity and
@@ -130,23 +132,32 @@ def _simulate_kernel(
         raise ConfigError(
             "compile_mode='kernel' has no gradient; use compile_mode=None (eager) for autograd"
         )
+    if v.device.type == "cpu":
+        from velocitygan.physics.cpu_kernel import simulate_cpu
+
+        return simulate_cpu(v, acq, wavelet)
     from velocitygan.physics.cuda_kernel import simulate_tiled
 
     return simulate_tiled(v, acq, wavelet)
 
 
-_COMPILE_BROKEN: list[str] = []  # set once torch.compile failed here: stay eager after that
+_AUTO_BROKEN: set[str] = set()  # device types whose fast path failed here: eager after that
 
 
 def _simulate_torch_auto(
     v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor, grad: bool
 ) -> torch.Tensor:
-    """Compiled time stepping on CUDA for forward-only runs; eager otherwise or on failure."""
-    if v.device.type == "cuda" and not grad and not _COMPILE_BROKEN:
+    """Forward-only runs: the C++ kernel on the CPU, torch.compile on CUDA; eager otherwise or
+    after a failure (warned once per device type)."""
+    kind = v.device.type
+    if not grad and kind in ("cpu", "cuda") and kind not in _AUTO_BROKEN:
         try:
+            if kind == "cpu":
+                return _simulate_kernel(v, acq, wavelet, grad)
             return simulate_torch(v, acq, wavelet, compile_mode="default")
-        except Exception as exc:  # noqa: BLE001 - inductor/triton raise many types
-            _COMPILE_BROKEN.append(f"{type(exc).__name__}: {exc}")
-            warnings.warn(f"torch.compile unavailable ({type(exc).__name__}); simulating "
+        except Exception as exc:  # noqa: BLE001 - compilers and inductor raise many types
+            _AUTO_BROKEN.add(kind)
+            what = "the C++ recipe kernel" if kind == "cpu" else "torch.compile"
+            warnings.warn(f"{what} unavailable ({type(exc).__name__}: {exc}); simulating "
                           "eagerly", stacklevel=3)
     return simulate_torch(v, acq, wavelet)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from velocitygan.physics.acquisition import Acquisition
 
-__all__ = ["simulate_torch", "sponge_damping", "sponge_profile"]
+__all__ = ["simulate_torch", "sponge_axes", "sponge_damping", "sponge_profile"]
 
 C1, C2, C3 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0  # 4th-order 2nd-derivative weights
 
@@ -51,19 +51,29 @@ def sponge_profile(
     Returns:
         ``kappa`` ``(N,)`` in 1/s and the unitless ``profile`` ``(nz+2P, nx+2P)`` in [0, 1].
     """
-    pad, nz, nx = acquisition.pad_cells, acquisition.nz, acquisition.nx
-    a_m = (pad - 1) * acquisition.dx_m
+    a_m = (acquisition.pad_cells - 1) * acquisition.dx_m
     kappa = 3.0 * v_min_mps * math.log(1e7) / (2.0 * a_m)  # (N,)
-    dev, dt = v_min_mps.device, v_min_mps.dtype
-
-    def dist(n: int) -> torch.Tensor:  # cells from the model edge, 0 inside the model
-        i = torch.arange(n + 2 * pad, device=dev, dtype=dt)
-        return torch.clamp(pad - 1 - i, min=0) + torch.clamp(i - (pad + n), min=0)
-
-    rel_z = (dist(nz) / (pad - 1)) ** 2  # (H,)
-    rel_x = (dist(nx) / (pad - 1)) ** 2  # (W,)
+    rel_z, rel_x = sponge_axes(acquisition, v_min_mps.device, v_min_mps.dtype)
     in_lr = rel_x > 0  # left/right zones cover the full height, corners included
     return kappa, torch.where(in_lr[None, :], rel_x[None, :], rel_z[:, None])
+
+
+def sponge_axes(
+    acquisition: Acquisition, device: torch.device | None = None, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unitless sponge profiles ``(dist / (P-1))^2`` along depth ``(nz+2P,)`` and x ``(nx+2P,)``.
+
+    ``dist`` counts cells from the model edge (0 inside the model). The 2-D profile takes the x
+    profile where it is positive (left/right zones, corners included), else the depth profile.
+    """
+    pad = acquisition.pad_cells
+    dtype = dtype or torch.float32
+
+    def dist(n: int) -> torch.Tensor:
+        i = torch.arange(n + 2 * pad, device=device, dtype=dtype)
+        return torch.clamp(pad - 1 - i, min=0) + torch.clamp(i - (pad + n), min=0)
+
+    return (dist(acquisition.nz) / (pad - 1)) ** 2, (dist(acquisition.nx) / (pad - 1)) ** 2
 
 
 def sponge_damping(acquisition: Acquisition, v_min_mps: torch.Tensor) -> torch.Tensor:

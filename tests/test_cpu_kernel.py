@@ -1,0 +1,106 @@
+"""The C++ recipe kernel for the CPU (built with the system compiler on first use)."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import velocitygan.physics as physics
+from velocitygan.errors import ConfigError
+from velocitygan.physics import Acquisition, cpu_kernel, forward_model
+from velocitygan.physics.cpu_kernel import load_library, simulate_cpu
+from velocitygan.physics.torch_backend import simulate_torch
+
+pytestmark = pytest.mark.skipif(
+    not any(shutil.which(c) for c in ("g++", "c++")), reason="needs a C++ compiler"
+)
+
+SPARSE = Acquisition(nz=20, nx=16, nt=120, pad_cells=10, src_x=(3, 12), src_z=2,
+                     rec_x=(0, 2, 5, 9, 15), rec_z=4)
+
+
+def models(nz: int, nx: int) -> torch.Tensor:
+    """A layered model and a faulted one with a slow wedge (1500-4500 m/s)."""
+    z = np.arange(nz)[:, None] * np.ones((1, nx))
+    x = np.arange(nx)[None, :] * np.ones((nz, 1))
+    layered = 1700.0 + 2500.0 * (z // max(1, nz // 5)) / 5
+    faulted = np.where(z > 0.6 * x + nz / 5, 3900.0, 2300.0)
+    faulted[: nz // 6, nx // 6: nx // 3] = 1500.0
+    return torch.tensor(np.stack([layered, faulted]), dtype=torch.float32)
+
+
+def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def test_full_size_kernel_matches_the_eager_recipe():
+    acq = Acquisition(nt=500)
+    v = models(70, 70)
+    eager = forward_model(v, acq, backend="torch")
+    fast = forward_model(v, acq, backend="torch", compile_mode="kernel")
+    assert fast.shape == eager.shape == (2, 5, 500, 70) and fast.dtype == torch.float32
+    assert float(eager.abs().max()) > 1.0
+    assert rel_l2(fast, eager) < 1e-5
+
+
+def test_any_geometry_and_any_thread_count():
+    v = models(SPARSE.nz, SPARSE.nx)
+    w = torch.from_numpy(physics.ricker(25.0, SPARSE.dt_s, SPARSE.nt))
+    eager = simulate_torch(v, SPARSE, w)
+    one = simulate_cpu(v, SPARSE, w, threads=1)
+    two = simulate_cpu(v, SPARSE, w, threads=2)
+    assert rel_l2(one, eager) < 1e-5
+    assert torch.equal(one, two)  # threads split shots, not arithmetic
+
+
+def test_auto_uses_the_kernel_on_cpu_without_gradients(monkeypatch):
+    calls = []
+    real = cpu_kernel.simulate_cpu
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cpu_kernel, "simulate_cpu", spy)
+    v = models(SPARSE.nz, SPARSE.nx)
+    forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+    assert calls == [1]
+    v.requires_grad_()
+    out = forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+    assert calls == [1] and out.requires_grad  # autograd stays on the eager recipe
+
+
+def test_no_compiler_falls_back_once_with_a_warning(monkeypatch):
+    monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
+    monkeypatch.setattr(physics, "_AUTO_BROKEN", set())
+    monkeypatch.setattr(cpu_kernel.shutil, "which", lambda name: None)
+    v = models(SPARSE.nz, SPARSE.nx)
+    with pytest.raises(ConfigError, match="needs a C\\+\\+ compiler"):
+        forward_model(v, SPARSE, backend="torch", compile_mode="kernel")
+    with pytest.warns(UserWarning, match="C\\+\\+ recipe kernel unavailable"):
+        first = forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once, then quietly eager
+        second = forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+    assert torch.equal(first, second)
+    assert torch.equal(first, forward_model(v, SPARSE, backend="torch"))
+
+
+def test_build_is_cached_and_atomic(monkeypatch, tmp_path):
+    monkeypatch.setenv("VELOCITYGAN_CACHE", str(tmp_path / "cache"))
+    first = cpu_kernel._build()
+    stamp = first.stat().st_mtime_ns
+    assert cpu_kernel._build() == first and first.stat().st_mtime_ns == stamp
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no temp left
+
+
+def test_a_wrong_kernel_is_refused(monkeypatch):
+    monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
+    monkeypatch.setattr(cpu_kernel, "_run", lambda lib, v, acq, w, threads: torch.zeros(
+        v.shape[0], acq.n_shots, acq.nt, acq.n_receivers))
+    with pytest.raises(ConfigError, match="disagrees with the recipe"):
+        load_library()
