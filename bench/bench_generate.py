@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None, help="samples per forward call "
                     "[cpu 4, cuda 256]")
     ap.add_argument("--samples", type=int, default=None,
-                    help="samples per run [deepwave 300, torch on cpu 16, cuda 4 batches]")
+                    help="samples per run [deepwave 300, torch on cpu 100, cuda 4 batches]")
     ap.add_argument("--family", default="curvefault-b")
     ap.add_argument("--quick", action="store_true", help="fewer samples")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
@@ -77,7 +77,7 @@ def main() -> None:
             elif gpu:
                 n = 4 * (args.batch or 256)
             else:
-                n = 300 if backend == "deepwave" else 16
+                n = 300 if backend == "deepwave" else 100
             if args.quick:
                 n = max(8, n // 10)
             rate, peak = run_one(args.family, n, backend, args.device, w, args.batch,
