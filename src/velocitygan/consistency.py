@@ -54,8 +54,13 @@ def data_misfit(
     acq = acquisition if acquisition is not None else physics.Acquisition()
     obs = as_observed(observed_raw, acq)
     vel = as_velocity_batch(pred_mps, obs.shape[0], acq, "predicted velocity")
+    # the CPU recipe's compiled kernel pays off at once; torch.compile on CUDA would compile per
+    # batch size (~25 s each), so CUDA stays eager here
+    on_cpu = (torch.device(device).type if device is not None else vel.device.type) == "cpu"
+    mode = "auto" if on_cpu else None
     out = []
     for i in range(0, obs.shape[0], batch_size):
-        sim = physics.forward_model(vel[i : i + batch_size], acq, backend=backend, device=device)
+        sim = physics.forward_model(vel[i : i + batch_size], acq, backend=backend, device=device,
+                                    compile_mode=mode)
         out.append(relative_misfit(sim.float().cpu(), obs[i : i + batch_size]))
     return torch.cat(out)
