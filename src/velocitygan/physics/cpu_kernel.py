@@ -29,12 +29,12 @@ import torch.nn.functional as F
 
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
-from velocitygan.physics.torch_backend import simulate_torch, sponge_axes, sponge_profile
+from velocitygan.physics.kernel_check import TOLERANCE, recipe_disagreement
+from velocitygan.physics.torch_backend import sponge_axes, sponge_profile
 
 __all__ = ["SOURCE_FILE", "cache_dir", "load_library", "simulate_cpu"]
 
 SOURCE_FILE = Path(__file__).with_name("recipe_cpu.cpp")
-SELF_CHECK_TOLERANCE = 1e-4  # relative L2; float32 rounding differences are ~1e-6
 
 _LIBRARY: list[ctypes.CDLL] = []  # the loaded, checked library of this process
 
@@ -116,17 +116,10 @@ def load_library() -> ctypes.CDLL:
 
 
 def _self_check(lib: ctypes.CDLL) -> None:
-    """One small model through both implementations; refuse a kernel that computes otherwise."""
+    """Refuse a library that computes something other than the recipe."""
     acq = Acquisition(nz=12, nx=12, nt=60, pad_cells=6, src_x=(0, 7), rec_x=(0, 3, 4, 11))
-    depth = torch.arange(acq.nz, dtype=torch.float32)[:, None]
-    v = (1600.0 + 150.0 * depth).expand(acq.nz, acq.nx)[None].contiguous()
-    v[:, 6:, 3:7] = 3900.0
-    w = torch.sin(torch.arange(acq.nt, dtype=torch.float32) * 0.3) * torch.exp(
-        -0.1 * torch.arange(acq.nt, dtype=torch.float32))
-    ref = simulate_torch(v, acq, w)
-    got = _run(lib, v, acq, w, threads=1)
-    err = float((got - ref).norm() / ref.norm())
-    if not err < SELF_CHECK_TOLERANCE:
+    err = recipe_disagreement(lambda v, a, w: _run(lib, v, a, w, threads=1), acq)
+    if not err < TOLERANCE:
         raise ConfigError(f"the compiled CPU recipe kernel disagrees with the recipe (relative "
                           f"L2 {err:.1e}); delete {cache_dir()} and retry, or use eager mode")
 
