@@ -143,3 +143,27 @@ def test_segy_input_is_read_as_shot_gathers_and_resampled(setup, tmp_path, capsy
     assert "5x2000x70" in err and "2000 x 0.5 ms -> 1000 x 1 ms" in err
     np.testing.assert_allclose(np.load(tmp_path / "v.npy"), _expected_mps(model, x[None]),
                                atol=0.5)  # fmt: skip
+
+
+def test_segy_traces_are_ordered_by_receiver_position(tmp_path) -> None:
+    segyio = pytest.importorskip("segyio")
+    from velocitygan.segy import read_segy_gathers
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(2, 8, 6)).astype(np.float32)  # (shots, nt, receivers)
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = 5, list(range(8)), 12
+    for name, recorded in (("shuffled.sgy", True), ("no_positions.sgy", False)):
+        path = tmp_path / name
+        with segyio.create(str(path), spec) as f:
+            f.bin.update(hdt=1000)
+            i = 0
+            for s in range(2):
+                for r in (3, 0, 5, 1, 4, 2):  # file order is not receiver order
+                    f.header[i] = {segyio.TraceField.FieldRecord: 7 + s,
+                                   segyio.TraceField.GroupX: 25 * r if recorded else 0}
+                    f.trace[i] = np.ascontiguousarray(data[s, :, r])
+                    i += 1
+        got = read_segy_gathers(path).data
+        expected = data if recorded else data[:, :, [3, 0, 5, 1, 4, 2]]
+        np.testing.assert_array_equal(got, expected)

@@ -2,8 +2,9 @@
 
 Reading convention: traces are grouped into shots by a trace-header field, by default
 ``FieldRecord`` (bytes 9-12, the field record / shot number); ``"source_x"`` groups by
-``SourceX`` (bytes 73-76) instead. Shots keep the order in which they first appear in the file;
-traces keep file order within a shot (sort your file by receiver position first). Every shot
+``SourceX`` (bytes 73-76) instead. Shots keep the order in which they first appear in the file.
+Within a shot, traces are ordered by receiver position ``GroupX`` (bytes 81-85) when the file
+records it (the values differ within the shot); otherwise they keep file order. Every shot
 must hold the same number of traces. The sample interval comes from the binary header (or the
 first trace header), in microseconds.
 
@@ -60,6 +61,7 @@ def read_segy_gathers(path: str | Path, *, shot_key: str = "field_record") -> Se
         with segyio.open(str(path), "r", ignore_geometry=True) as f:
             traces = np.asarray(f.trace.raw[:], dtype=np.float32)
             keys = np.asarray(f.attributes(field)[:]).astype(np.int64)
+            group_x = np.asarray(f.attributes(tf.GroupX)[:]).astype(np.int64)
             dt_us = float(segyio.tools.dt(f, fallback_dt=0.0))
     except (RuntimeError, OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read SEG-Y ({str(exc).splitlines()[0][:160]})") from None
@@ -70,7 +72,14 @@ def read_segy_gathers(path: str | Path, *, shot_key: str = "field_record") -> Se
     counts = {int(s): int((keys == s).sum()) for s in order}
     if len(set(counts.values())) != 1:
         raise DataError(f"{path}: shots hold different trace counts {counts}; need equal counts")
-    data = np.stack([traces[keys == s].T for s in order])  # (shots, nt, receivers)
+
+    def shot(s: int) -> np.ndarray:  # (nt, receivers), receivers by position when recorded
+        idx = np.flatnonzero(keys == s)
+        if np.unique(group_x[idx]).size > 1:
+            idx = idx[np.argsort(group_x[idx], kind="stable")]
+        return traces[idx].T
+
+    data = np.stack([shot(s) for s in order])  # (shots, nt, receivers)
     return SegyGathers(data=data, dt_s=dt_us * 1e-6, shot_ids=[int(s) for s in order])
 
 
