@@ -104,3 +104,35 @@ def test_a_wrong_kernel_is_refused(monkeypatch):
         v.shape[0], acq.n_shots, acq.nt, acq.n_receivers))
     with pytest.raises(ConfigError, match="disagrees with the recipe"):
         load_library()
+
+
+def generate_cli(out, *extra: str) -> int:
+    from velocitygan.cli import main
+
+    return main(["generate", "--family", "flatvel-a", "--samples", "2", "--shard-size", "2",
+                 "--val-fraction", "0", "--backend", "torch", "--device", "cpu", "--quiet",
+                 "--out", str(out), *extra])
+
+
+def test_generation_resolves_the_kernel_before_starting_workers():
+    from velocitygan.synth.simulate import resolve_sim_config
+
+    assert resolve_sim_config("torch", "cpu").compile_mode == "kernel"
+    assert resolve_sim_config("torch", "cpu", compile_mode=None).compile_mode is None
+    assert resolve_sim_config("deepwave", "cpu").compile_mode == "auto"  # not the torch recipe
+
+
+def test_generate_without_a_compiler_warns_once_and_gives_the_same_data(
+    monkeypatch, tmp_path, capsys
+):
+    assert generate_cli(tmp_path / "kernel", "--workers", "2") == 0
+    monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
+    monkeypatch.setattr(cpu_kernel.shutil, "which", lambda name: None)
+    capsys.readouterr()
+    assert generate_cli(tmp_path / "eager", "--workers", "1") == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "needs a C++ compiler" in err
+    assert ".py:" not in err  # one line, not Python's file:line warning format
+    fast = torch.from_numpy(np.load(tmp_path / "kernel" / "data" / "data0.npy"))
+    slow = torch.from_numpy(np.load(tmp_path / "eager" / "data" / "data0.npy"))
+    assert rel_l2(fast, slow) < 1e-5

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import click
+from tqdm.auto import tqdm
 
 from .. import __version__
 from ..errors import VelocityGANError
@@ -32,6 +35,24 @@ for _module in (data, generate, train, evaluate, fwi, study):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and return exit status 2."""
+    shown = warnings.showwarning
+
+    def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+        """A library's UserWarning as one ``warning: ...`` line (above any progress bar)."""
+        if issubclass(category, UserWarning):
+            tqdm.write(f"warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
+    try:
+        return _run(argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="velocitygan", standalone_mode=False)
     except click.exceptions.Exit as exc:
