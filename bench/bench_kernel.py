@@ -32,17 +32,21 @@ from velocitygan.physics.torch_backend import simulate_torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_physics import layered_models  # noqa: E402
 
-DEFAULT_TILES = ("48x48x4x16,48x48x4x16x1,40x40x6x16,32x32x8x16,56x56x4x8x1,72x72x6x12x1,"
-                 "96x32x4x16,64x24x4x8,48x48x4x8")
+# a spread of shapes: square and wide tiles, 4-8 steps, one or two buffers, 1-2 blocks per SM;
+# 62 and 104 x 62 cover the 310-cell grid with almost no waste
+DEFAULT_TILES = ("48x48x4x16,48x48x4x8,48x48x4x8x2x2,40x40x6x16,32x32x8x16,56x56x4x8x1,"
+                 "72x72x6x12x1,62x62x4x13x1,62x62x4x13x1x2,104x62x4x13x1,96x32x4x16,64x24x4x8")
 
 
 def parse_tiles(text: str) -> list[TileConfig]:
-    """``"TXxTZxKxSEG[xBUF],..."`` -> checked tile configurations (BUF: shared buffers, 2)."""
+    """``"TXxTZxKxSEG[xBUF[xMINB]],..."`` -> checked tile configurations (BUF: shared buffers,
+    default 2; MINB: blocks per multiprocessor the registers must allow, default 1)."""
     out = []
     for item in text.split(","):
-        tx, tz, k, seg, *buf = (int(v) for v in item.lower().split("x"))
-        out.append(TileConfig(tile_x=tx, tile_z=tz, steps=k, rows_per_thread=seg,
-                              buffers=buf[0] if buf else 2).check())
+        tx, tz, k, seg, *rest = (int(v) for v in item.lower().split("x"))
+        buf, minb = (rest + [2, 1][len(rest):])[:2]
+        out.append(TileConfig(tile_x=tx, tile_z=tz, steps=k, rows_per_thread=seg, buffers=buf,
+                              min_blocks=minb).check())
     return out
 
 
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=1024, help="models per call")
     ap.add_argument("--tiles", default=DEFAULT_TILES,
-                    help="comma list of TXxTZxSTEPSxSEG[xBUFFERS]")
+                    help="comma list of TXxTZxSTEPSxSEG[xBUFFERS[xMINBLOCKS]]")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--check-models", type=int, default=8, help="models compared with eager")
     ap.add_argument("--baseline", action="store_true", help="also time the torch.compile recipe")
@@ -108,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         few = models[: args.check_models]
         reference = simulate_torch(few, acq, wavelet)
-        lines = [head, "", "| method | tile (x, z, steps, rows/thread, buffers) | threads "
-                 "| relL2 vs eager | warm-up s | s/call | samples/s | peak GPU memory |",
+        lines = [head, "", "| method | tile (x, z, steps, rows/thread, buffers, min blocks) "
+                 "| threads | relL2 vs eager | warm-up s | s/call | samples/s | peak GPU memory |",
                  "|---|---|---|---|---|---|---|---|"]
         base_out = None
         if args.baseline:
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         for cfg in tiles:
             launcher = launchers.get(cfg)
             label = (f"{cfg.tile_x}, {cfg.tile_z}, {cfg.steps}, {cfg.rows_per_thread}, "
-                     f"{cfg.buffers}")
+                     f"{cfg.buffers}, {cfg.min_blocks}")
             try:
                 check = simulate_tiled(few, acq, wavelet, config=cfg, launcher=launcher)
                 err = rel_l2(check, reference)

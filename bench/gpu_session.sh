@@ -10,7 +10,7 @@
 # generate 84 s, compare 312 s, train 85 s, pytest 95 s, physics 37 s. Not yet run on a GPU:
 # "kernel" (the temporally blocked CUDA recipe, new) and "train" in its current form (a
 # plain-loop baseline, one process per setting). The default STEPS (kernel, pytest, generate:
-# at most 470 s) fit one 600 s device call; add generate_kernel, train, compare, physics by
+# at most 510 s) fit one 600 s device call; add generate_kernel, train, compare, physics by
 # name.
 set -u
 export PYTHONPATH=src PYTHONUNBUFFERED=1
@@ -38,7 +38,7 @@ torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).total_memory /
 
 # 0. the temporally blocked CUDA recipe kernel: correctness vs eager, samples/s per tiling,
 #    and the torch.compile recipe at the same batch on the same card
-step kernel 200 python3 bench/bench_kernel.py --batch 1024 --baseline --out "$OUT/kernel_cuda.md"
+step kernel 240 python3 bench/bench_kernel.py --batch 1024 --baseline --out "$OUT/kernel_cuda.md"
 # 0b. CUDA tests (physics, generation, metrics, training with bf16/channels_last/compile)
 step pytest 150 python3 -m pytest -q -p no:cacheprovider -k cuda tests/test_physics.py \
   tests/test_generate.py tests/test_metrics.py tests/test_train_cuda.py tests/test_cuda_kernel.py

@@ -23,7 +23,7 @@ inline void __syncthreads() { emu_block_barrier->arrive_and_wait(); }
 #define __device__
 #define __forceinline__ inline
 #define __shared__ static
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #define __restrict__ __restrict
 
 template <class Kernel>

@@ -52,6 +52,8 @@ class TileConfig:
         rows_per_thread: Cells of one column that each thread keeps in registers.
         buffers: Shared-memory copies of the field: 2 needs one barrier per step, 1 needs two
             but half the shared memory.
+        min_blocks: Blocks per multiprocessor that the register allocation must allow (more
+            blocks hide barrier waits; too many registers per thread then spill).
     """
 
     tile_x: int = 48
@@ -59,6 +61,7 @@ class TileConfig:
     steps: int = 4
     rows_per_thread: int = 16
     buffers: int = 2
+    min_blocks: int = 1
 
     @property
     def region(self) -> tuple[int, int]:
@@ -85,6 +88,8 @@ class TileConfig:
             raise ConfigError(f"tile sizes, steps and rows_per_thread must be >= 1, got {self}")
         if self.buffers not in (1, 2):
             raise ConfigError(f"buffers must be 1 or 2, got {self.buffers}")
+        if not 1 <= self.min_blocks <= 32:
+            raise ConfigError(f"min_blocks must be in 1..32, got {self.min_blocks}")
         if height % self.rows_per_thread:
             raise ConfigError(
                 f"tile_z + 4 * steps = {height} must be a multiple of rows_per_thread "
@@ -107,6 +112,7 @@ def kernel_source(config: TileConfig) -> str:
         f"#define TX {cfg.tile_x}\n#define TZ {cfg.tile_z}\n#define K {cfg.steps}\n"
         f"#define SEG {cfg.rows_per_thread}\n"
         f"#define NSEG {cfg.region[0] // cfg.rows_per_thread}\n#define NBUF {cfg.buffers}\n"
+        f"#define MIN_BLOCKS {cfg.min_blocks}\n"
     )
     return defines + KERNEL_FILE.read_text()
 

@@ -12,7 +12,8 @@
 // The host defines TX, TZ (output tile, cells), K (steps per launch), SEG (cells per thread)
 // and NSEG (threads per column), with (TZ + 4K) == SEG * NSEG, and NBUF: 2 alternates two
 // shared buffers between steps (one barrier per step), 1 uses one (two barriers per step, half
-// the shared memory). The same source compiles as C++ for the CPU emulation in tests/cuda_emu.
+// the shared memory), and MIN_BLOCKS, the blocks per multiprocessor the register allocation
+// must leave room for. The same source compiles as C++ for the CPU emulation in tests/cuda_emu.
 
 #define HALO (2 * K)
 #define RX (TX + 2 * HALO)
@@ -37,7 +38,7 @@ __device__ __forceinline__ float sponge_rel(int i, int n, int pad) {
     return r * r;
 }
 
-extern "C" __global__ void __launch_bounds__(NTHREADS) recipe_steps(
+extern "C" __global__ void __launch_bounds__(NTHREADS, MIN_BLOCKS) recipe_steps(
     const float* __restrict__ p_in,      // (N*S, H, W) field after step t0-1
     const float* __restrict__ q_in,      // (N*S, H, W) field after step t0-2
     float* __restrict__ p_out,
