@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from velocitygan.errors import VelocityGANError
+from velocitygan.errors import ConfigError, VelocityGANError
 from velocitygan.physics import Acquisition, check_velocity, default_backend, forward_model, ricker
 
 HAS_DEEPWAVE = default_backend() == "deepwave"
@@ -203,6 +203,12 @@ def test_auto_compile_is_eager_under_autograd(monkeypatch):
     v = torch.full((1, 16, 16), 2000.0, requires_grad=True)
     forward_model(v, acq, backend="torch", compile_mode="auto").sum().backward()
     assert modes == [None] and v.grad is not None
+
+
+def test_unknown_compile_mode_is_one_line_error():
+    acq = Acquisition(nz=16, nx=16, nt=30, src_x=(3, 12), rec_x=(0, 5, 15), pad_cells=4)
+    with pytest.raises(ConfigError, match="unknown compile_mode 'kernal'; choose one of None"):
+        forward_model(np.full((16, 16), 2000.0), acq, backend="torch", compile_mode="kernal")
 
 
 def test_input_shapes_and_numpy_torch_equivalence():

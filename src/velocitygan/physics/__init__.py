@@ -43,6 +43,7 @@ __all__ = [
     "CFL_LIMIT",
     "MAX_VELOCITY_MPS",
     "BACKENDS",
+    "COMPILE_MODES",
     "as_velocity_tensor",
     "check_velocity",
     "default_backend",
@@ -53,6 +54,9 @@ __all__ = [
 ]
 
 BACKENDS = ("deepwave", "torch")
+# None (eager), our own choices, then torch.compile's modes
+COMPILE_MODES = (None, "auto", "kernel", "default", "reduce-overhead", "max-autotune",
+                 "max-autotune-no-cudagraphs")
 
 
 def default_backend() -> str:
@@ -109,6 +113,9 @@ def forward_model(
     name = default_backend() if backend == "auto" else backend
     if name not in BACKENDS:
         raise ConfigError(f"unknown physics backend {backend!r}; choose auto, deepwave or torch")
+    if compile_mode not in COMPILE_MODES:
+        modes = ", ".join(str(m) for m in COMPILE_MODES)
+        raise ConfigError(f"unknown compile_mode {compile_mode!r}; choose one of {modes}")
     v = check_velocity(velocity_mps, acq)
     dev = torch.device(device) if device is not None else v.device
     v = v.to(dev)
