@@ -57,7 +57,7 @@ def test_any_geometry_and_any_thread_count():
     assert torch.equal(one, two)  # threads split shots, not arithmetic
 
 
-def test_auto_uses_the_kernel_on_cpu_without_gradients(monkeypatch):
+def test_auto_uses_the_kernel_on_cpu_with_and_without_gradients(monkeypatch):
     calls = []
     real = cpu_kernel.simulate_cpu
 
@@ -71,7 +71,21 @@ def test_auto_uses_the_kernel_on_cpu_without_gradients(monkeypatch):
     assert calls == [1]
     v.requires_grad_()
     out = forward_model(v, SPARSE, backend="torch", compile_mode="auto")
-    assert calls == [1] and out.requires_grad  # autograd stays on the eager recipe
+    assert calls == [1, 1] and out.requires_grad
+
+
+def test_gradient_matches_autograd_through_the_eager_recipe():
+    acq = Acquisition(nt=250)
+    noise = torch.rand(1, 70, 70, generator=torch.Generator().manual_seed(0))
+    v0 = models(70, 70)[1:] + 30.0 * noise
+    weights = torch.randn(1, 5, 250, 70, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for mode in ("kernel", None):
+        v = v0.clone().requires_grad_(True)
+        (forward_model(v, acq, backend="torch", compile_mode=mode) * weights).sum().backward()
+        grads.append(v.grad)
+    assert float(grads[1].abs().max()) > 0
+    assert rel_l2(grads[0], grads[1]) < 1e-4  # float32 sums over 250 steps: ~1e-5 seen
 
 
 def test_no_compiler_falls_back_once_with_a_warning(monkeypatch):
@@ -98,9 +112,16 @@ def test_build_is_cached_and_atomic(monkeypatch, tmp_path):
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no temp left
 
 
+def test_a_wrong_gradient_is_refused(monkeypatch):
+    monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
+    monkeypatch.setattr(cpu_kernel, "_gradient_disagreement", lambda lib, acq: 0.5)
+    with pytest.raises(ConfigError, match="relative L2 5.0e-01"):
+        load_library()
+
+
 def test_a_wrong_kernel_is_refused(monkeypatch):
     monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
-    monkeypatch.setattr(cpu_kernel, "_run", lambda lib, v, acq, w, threads: torch.zeros(
+    monkeypatch.setattr(cpu_kernel, "_simulate", lambda lib, v, acq, w, threads: torch.zeros(
         v.shape[0], acq.n_shots, acq.nt, acq.n_receivers))
     with pytest.raises(ConfigError, match="disagrees with the recipe"):
         load_library()

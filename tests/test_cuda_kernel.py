@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from velocitygan.errors import ConfigError
-from velocitygan.physics import Acquisition, forward_model, ricker
+from velocitygan.physics import Acquisition, ricker
 from velocitygan.physics.cuda_kernel import (
     TileConfig,
     kernel_source,
@@ -147,8 +147,11 @@ def test_tiled_kernel_needs_cuda_and_no_gradient():
     v = models(SMALL)
     with pytest.raises(ConfigError, match="CUDA only"):
         simulate_tiled(v, SMALL, wavelet(SMALL))  # on the CPU, compile_mode="kernel" is C++
-    with pytest.raises(ConfigError, match="no gradient"):
-        forward_model(v.requires_grad_(), SMALL, backend="torch", compile_mode="kernel")
+    from velocitygan.physics import _simulate_kernel
+
+    off_cpu = torch.empty(1, 12, 12, device="meta")  # stands in for a CUDA tensor
+    with pytest.raises(ConfigError, match="CUDA recipe kernel has no gradient"):
+        _simulate_kernel(off_cpu, SMALL, wavelet(SMALL), grad=True)
     repeated = Acquisition(nz=12, nx=12, nt=40, pad_cells=6, rec_x=(1, 1, 2), src_x=(4,))
     with pytest.raises(ConfigError, match="distinct receiver"):
         simulate_tiled(models(repeated), repeated, wavelet(repeated), launcher=lambda *a: None)

@@ -95,11 +95,13 @@ def forward_model(
         source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
         compile_mode: torch backend only. None: eager PyTorch (differentiable). A
             ``torch.compile`` mode for the time stepping. ``"kernel"``: a hand-written kernel,
-            forward only: on the CPU the C++ recipe (:mod:`velocitygan.physics.cpu_kernel`,
-            built with the system compiler on first use), on CUDA the temporally blocked
-            kernel (:mod:`velocitygan.physics.cuda_kernel`). ``"auto"``, for forward-only
-            runs: the C++ kernel on the CPU (~7x eager), ``torch.compile`` on CUDA (~10x
-            eager on an H200); eager with autograd, or where the choice fails (warned once).
+            on the CPU the C++ recipe with its exact adjoint for gradients
+            (:mod:`velocitygan.physics.cpu_kernel`, built with the system compiler on first
+            use), on CUDA the temporally blocked kernel, forward only
+            (:mod:`velocitygan.physics.cuda_kernel`). ``"auto"``: the C++ kernel on the CPU
+            (~8x eager forward, ~3x with gradients), ``torch.compile`` on CUDA without
+            autograd (~10x eager on an H200); eager otherwise or where the choice fails
+            (warned once).
 
     Returns:
         float32 tensor ``(N, n_shots, nt, n_receivers)`` on ``device``, OpenFWI's polarity and
@@ -138,14 +140,13 @@ def forward_model(
 def _simulate_kernel(
     v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor, grad: bool
 ) -> torch.Tensor:
-    if grad:
-        raise ConfigError(
-            "compile_mode='kernel' has no gradient; use compile_mode=None (eager) for autograd"
-        )
-    if v.device.type == "cpu":
+    if v.device.type == "cpu":  # differentiable: the library has the recipe's adjoint
         from velocitygan.physics.cpu_kernel import simulate_cpu
 
         return simulate_cpu(v, acq, wavelet)
+    if grad:
+        raise ConfigError("the CUDA recipe kernel has no gradient; use compile_mode=None "
+                          "(eager) for autograd on a GPU")
     from velocitygan.physics.cuda_kernel import simulate_tiled
 
     return simulate_tiled(v, acq, wavelet)
@@ -157,10 +158,10 @@ _AUTO_BROKEN: set[str] = set()  # device types whose fast path failed here: eage
 def _simulate_torch_auto(
     v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor, grad: bool
 ) -> torch.Tensor:
-    """Forward-only runs: the C++ kernel on the CPU, torch.compile on CUDA; eager otherwise or
-    after a failure (warned once per device type)."""
+    """The C++ kernel on the CPU (with or without gradients), torch.compile on CUDA for
+    forward-only runs; eager otherwise or after a failure (warned once per device type)."""
     kind = v.device.type
-    if not grad and kind in ("cpu", "cuda") and kind not in _AUTO_BROKEN:
+    if (kind == "cpu" or (kind == "cuda" and not grad)) and kind not in _AUTO_BROKEN:
         try:
             if kind == "cpu":
                 return _simulate_kernel(v, acq, wavelet, grad)

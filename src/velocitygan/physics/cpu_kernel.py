@@ -3,8 +3,11 @@
 The eager PyTorch recipe streams every wavefield of the batch through memory a dozen times per
 time step. ``recipe_cpu.cpp`` runs one shot at a time with both of its wavefields in the core's
 cache and a SIMD inner loop; shots run in parallel threads (ctypes releases the GIL). Same
-equations, source and receivers as :func:`~velocitygan.physics.torch_backend.simulate_torch`,
-forward only (no autograd); results differ from it by float32 rounding.
+equations, source and receivers as :func:`~velocitygan.physics.torch_backend.simulate_torch`;
+results differ from it by float32 rounding. Gradients with respect to velocity come from the
+recipe's exact discrete adjoint in the same library (a torch autograd Function): the backward
+pass runs the forward again keeping every field (``nt + 2`` fields, ~395 MB per thread on the
+OpenFWI grid) and then the adjoint wavefield backwards in time.
 
 The library is built with the system C++ compiler (``$CXX``, else ``g++`` or ``c++``) into
 ``$VELOCITYGAN_CACHE`` (default ``~/.cache/velocitygan``), named by a hash of the source, the
@@ -20,8 +23,11 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +36,7 @@ import torch.nn.functional as F
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
 from velocitygan.physics.kernel_check import TOLERANCE, recipe_disagreement
-from velocitygan.physics.torch_backend import sponge_axes, sponge_profile
+from velocitygan.physics.torch_backend import simulate_torch, sponge_axes, sponge_profile
 
 __all__ = ["SOURCE_FILE", "cache_dir", "load_library", "simulate_cpu"]
 
@@ -106,61 +112,160 @@ def load_library() -> ctypes.CDLL:
     if _LIBRARY:
         return _LIBRARY[0]
     lib = ctypes.CDLL(str(_build()))
-    ptr, i32 = ctypes.c_void_p, ctypes.c_int
-    lib.recipe_shot.argtypes = [ptr, ptr, ptr, ctypes.c_float, ptr, i32, i32, i32, ptr,
-                                i32, i32, i32, i32, ptr, ptr]
+    ptr, i32, f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
+    common = [ptr, ptr, ptr, f32, ptr, i32, i32, i32, ptr, i32, i32, i32, i32]
+    lib.recipe_shot.argtypes = [*common, ptr, ptr]
     lib.recipe_shot.restype = None
+    lib.recipe_shot_grad.argtypes = [*common, ptr, ptr, ptr, ptr, ptr]
+    lib.recipe_shot_grad.restype = None
     _self_check(lib)
     _LIBRARY.append(lib)
     return lib
 
 
 def _self_check(lib: ctypes.CDLL) -> None:
-    """Refuse a library that computes something other than the recipe."""
+    """Refuse a library whose records or gradients differ from the eager recipe's."""
     acq = Acquisition(nz=12, nx=12, nt=60, pad_cells=6, src_x=(0, 7), rec_x=(0, 3, 4, 11))
-    err = recipe_disagreement(lambda v, a, w: _run(lib, v, a, w, threads=1), acq)
+    err = recipe_disagreement(lambda v, a, w: _simulate(lib, v, a, w, threads=1), acq)
+    if err < TOLERANCE:
+        err = _gradient_disagreement(lib, acq)
     if not err < TOLERANCE:
         raise ConfigError(f"the compiled CPU recipe kernel disagrees with the recipe (relative "
                           f"L2 {err:.1e}); delete {cache_dir()} and retry, or use eager mode")
 
 
-def _run(lib: ctypes.CDLL, v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor,
-         threads: int) -> torch.Tensor:
+def _gradient_disagreement(lib: ctypes.CDLL, acq: Acquisition) -> float:
+    """Relative L2 between the kernel's and autograd's gradient of a fixed data functional."""
+    z = torch.arange(acq.nz, dtype=torch.float32)[:, None]
+    x = torch.arange(acq.nx, dtype=torch.float32)[None, :]
+    v0 = 2000.0 + 80.0 * z + 40.0 * torch.cos(x)
+    steps = torch.arange(acq.nt, dtype=torch.float32)
+    w = torch.sin(steps * 0.3) * torch.exp(-0.08 * steps)
+    weights = torch.cos(torch.arange(acq.n_shots * acq.nt * acq.n_receivers) * 0.7).reshape(
+        1, acq.n_shots, acq.nt, acq.n_receivers)
+    grads = []
+    for run in (lambda v: _simulate(lib, v, acq, w, threads=1),
+                lambda v: simulate_torch(v, acq, w)):
+        v = v0[None].clone().requires_grad_(True)
+        with torch.enable_grad():  # the caller may run under no_grad
+            (run(v) * weights).sum().backward()
+        grads.append(v.grad)
+    return float((grads[0] - grads[1]).norm() / grads[1].norm())
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one call passes to the library besides the differentiated inputs."""
+
+    lib: ctypes.CDLL
+    acq: Acquisition
+    kappa_dt: np.ndarray  # (N,)
+    rel_z: np.ndarray
+    rel_x: np.ndarray
+    rec_x: np.ndarray  # receiver columns of the padded grid, int32
+    threads: int
+
+    def shot_args(self, alpha: np.ndarray, amp: np.ndarray, n: int, s: int) -> list[Any]:
+        """The arguments both library functions start with, for shot ``s`` of model ``n``."""
+        acq, pad = self.acq, self.acq.pad_cells
+        height, width = alpha.shape[1:]
+        return [_address(alpha[n]), _address(self.rel_z), _address(self.rel_x),
+                float(self.kappa_dt[n]), _address(amp[n, s]), acq.src_z + pad,
+                acq.src_x[s] + pad, acq.rec_z + pad, _address(self.rec_x), len(self.rec_x),
+                height, width, acq.nt]
+
+    def each_shot(self, n_models: int, fn: Callable[[int, int, int], None]) -> None:
+        """Run ``fn(thread, model, shot)`` for every shot on ``self.threads`` threads."""
+        jobs = [(n, s) for n in range(n_models) for s in range(self.acq.n_shots)]
+        threads = max(1, min(self.threads, len(jobs)))
+
+        def worker(k: int) -> None:  # jobs k, k + threads, ...: one scratch per thread
+            for n, s in jobs[k::threads]:
+                fn(k, n, s)
+
+        if threads == 1:
+            worker(0)
+        else:  # ctypes releases the GIL during each call
+            with ThreadPoolExecutor(threads, thread_name_prefix="vgan-recipe") as pool:
+                list(pool.map(worker, range(threads)))
+
+
+def _address(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def _scratch(threads: int, floats: int) -> list[np.ndarray]:
+    return [np.empty(floats, np.float32) for _ in range(threads)]
+
+
+def _forward(plan: _Plan, alpha: np.ndarray, amp: np.ndarray) -> np.ndarray:
+    n_models, height, width = alpha.shape
+    acq = plan.acq
+    out = np.empty((n_models, acq.n_shots, acq.nt, acq.n_receivers), np.float32)
+    scratch = _scratch(plan.threads, 2 * (height + 4) * (width + 4))
+    plan.each_shot(n_models, lambda k, n, s: plan.lib.recipe_shot(
+        *plan.shot_args(alpha, amp, n, s), _address(out[n, s]), _address(scratch[k])))
+    return out
+
+
+def _backward(plan: _Plan, alpha: np.ndarray, amp: np.ndarray,
+              grad_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dJ/dalpha ``(N, H, W)`` and dJ/dsrc_amp ``(N, S, nt)`` from dJ/dtraces."""
+    n_models, height, width = alpha.shape
+    acq, plane = plan.acq, (height + 4) * (width + 4)
+    grad_alpha = np.empty((n_models, acq.n_shots, height, width), np.float32)
+    grad_amp = np.empty((n_models, acq.n_shots, acq.nt), np.float32)
+    history = [None] * plan.threads  # (nt + 2) fields per thread, allocated when first used
+    work = _scratch(plan.threads, 3 * plane)
+
+    def shot(k: int, n: int, s: int) -> None:
+        if history[k] is None:
+            history[k] = np.empty((acq.nt + 2) * plane, np.float32)
+        plan.lib.recipe_shot_grad(
+            *plan.shot_args(alpha, amp, n, s), _address(grad_out[n, s]),
+            _address(grad_alpha[n, s]), _address(grad_amp[n, s]), _address(history[k]),
+            _address(work[k]))
+
+    plan.each_shot(n_models, shot)
+    return grad_alpha.sum(axis=1), grad_amp
+
+
+class _Recipe(torch.autograd.Function):
+    """Records from ``alpha`` and ``src_amp`` through the library; its adjoint for backward."""
+
+    @staticmethod
+    def forward(ctx: Any, alpha: torch.Tensor, src_amp: torch.Tensor,
+                plan: _Plan) -> torch.Tensor:
+        alpha_np = alpha.detach().contiguous().numpy()
+        amp_np = src_amp.detach().contiguous().numpy()
+        ctx.plan = plan
+        ctx.save_for_backward(alpha, src_amp)
+        return torch.from_numpy(_forward(plan, alpha_np, amp_np))
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        alpha, src_amp = ctx.saved_tensors
+        grad_alpha, grad_amp = _backward(
+            ctx.plan, alpha.detach().contiguous().numpy(),
+            src_amp.detach().contiguous().numpy(),
+            np.ascontiguousarray(grad_out.detach().numpy(), np.float32))
+        return torch.from_numpy(grad_alpha), torch.from_numpy(grad_amp), None
+
+
+def _simulate(lib: ctypes.CDLL, v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor,
+              threads: int) -> torch.Tensor:
+    """The recipe's records; differentiable with respect to ``v`` through torch autograd."""
     pad = acq.pad_cells
-    n_models, n_shots = v.shape[0], acq.n_shots
     v_pad = F.pad(v[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0]
-    alpha = ((v_pad * (acq.dt_s / acq.dx_m)) ** 2).contiguous().numpy()  # (N, H, W)
-    height, width = alpha.shape[1:]
-    kappa, _ = sponge_profile(acq, v.amin(dim=(1, 2)))
-    kappa_dt = (kappa * acq.dt_s).numpy()
-    rel_z, rel_x = (np.ascontiguousarray(a.numpy(), np.float32) for a in sponge_axes(acq))
+    alpha = (v_pad * (acq.dt_s / acq.dx_m)) ** 2  # (N, H, W)
     src_x = torch.tensor(acq.src_x)
     beta = (v[:, acq.src_z, src_x] * acq.dt_s) ** 2  # (N, S): (v dt)^2 at each source
-    src_amp = (beta[:, :, None] * wavelet.float()[None, None, :]).contiguous().numpy()
-    rec_x = np.asarray(acq.rec_x, np.int32) + pad
-    out = np.empty((n_models, n_shots, acq.nt, acq.n_receivers), np.float32)
-    jobs = [(n, s) for n in range(n_models) for s in range(n_shots)]
-    threads = max(1, min(threads, len(jobs)))
-    scratch = np.empty((threads, 2 * (height + 4) * (width + 4)), np.float32)
-
-    def address(a: np.ndarray) -> int:
-        return a.ctypes.data
-
-    def worker(k: int) -> None:  # jobs k, k + threads, ...: a fixed scratch per thread
-        for n, s in jobs[k::threads]:
-            lib.recipe_shot(
-                address(alpha[n]), address(rel_z), address(rel_x), float(kappa_dt[n]),
-                address(src_amp[n, s]), acq.src_z + pad, acq.src_x[s] + pad, acq.rec_z + pad,
-                address(rec_x), len(rec_x), height, width, acq.nt, address(out[n, s]),
-                address(scratch[k]),
-            )
-
-    if threads == 1:
-        worker(0)
-    else:
-        with ThreadPoolExecutor(threads, thread_name_prefix="vgan-recipe") as pool:
-            list(pool.map(worker, range(threads)))
-    return torch.from_numpy(out)
+    src_amp = beta[:, :, None] * wavelet.float()[None, None, :]  # (N, S, nt)
+    kappa, _ = sponge_profile(acq, v.detach().amin(dim=(1, 2)))  # the sponge is not the model
+    rel_z, rel_x = (np.ascontiguousarray(a.numpy(), np.float32) for a in sponge_axes(acq))
+    plan = _Plan(lib=lib, acq=acq, kappa_dt=(kappa * acq.dt_s).numpy(), rel_z=rel_z,
+                 rel_x=rel_x, rec_x=np.asarray(acq.rec_x, np.int32) + pad, threads=threads)
+    return _Recipe.apply(alpha, src_amp, plan)
 
 
 def simulate_cpu(
@@ -179,10 +284,11 @@ def simulate_cpu(
         threads: Shots simulated in parallel (default ``torch.get_num_threads()``).
 
     Returns:
-        ``(N, n_shots, nt, n_receivers)`` float32 pressure at the receivers, on the CPU.
+        ``(N, n_shots, nt, n_receivers)`` float32 pressure at the receivers, on the CPU;
+        differentiable with respect to ``velocity_mps`` when it requires grad.
     """
     if velocity_mps.device.type != "cpu":
         raise ConfigError("the CPU recipe kernel needs CPU tensors; use compile_mode='auto'")
     lib = load_library()
-    v = velocity_mps.detach().float().contiguous()
-    return _run(lib, v, acquisition, wavelet.detach().cpu(), threads or torch.get_num_threads())
+    return _simulate(lib, velocity_mps.float(), acquisition, wavelet.detach().cpu(),
+                     threads or torch.get_num_threads())

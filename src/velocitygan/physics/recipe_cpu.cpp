@@ -1,10 +1,18 @@
-// OpenFWI's finite-difference recipe for one shot on the CPU (equations: torch_backend.py).
+// OpenFWI's finite-difference recipe for one shot on the CPU (equations: torch_backend.py), and
+// its exact discrete adjoint for gradients.
 //
 // The two wavefields of one shot (2 x 384 KB on OpenFWI's 310 x 310 padded grid) stay in the
 // core's cache for all time steps, and the inner loop over x compiles to SIMD code. Fields carry
 // a frame of two zero cells on every side ("zero beyond the padded grid"), so the stencil needs
 // no bounds checks. The arithmetic follows the eager PyTorch recipe term by term; results differ
 // from it by float32 rounding only (the compiler may fuse multiply-adds).
+//
+// With d the sponge's damping times dt, L the 4th-order stencil (symmetric) and P_t the field
+// before step t (P_0 = P_-1 = 0), one step is
+//     P_t+1 = (2 - d) P_t - (1 - d) P_t-1 + alpha L P_t + e_src a_t,   r_t = R P_t+1.
+// The adjoint M_t = dJ/dP_t runs backwards from M_nt+1 = M_nt+2 = 0:
+//     M_t+1 = R^T g_t + (2 - d) M_t+2 - (1 - d) M_t+3 + L (alpha M_t+2),
+// and gives dJ/dalpha = sum_t M_t+1 L P_t and dJ/da_t = M_t+1[src] for g_t = dJ/dr_t.
 
 #include <cstring>
 
@@ -12,6 +20,39 @@ namespace {
 constexpr float C1 = -2.5f;
 constexpr float C2 = 4.0f / 3.0f;
 constexpr float C3 = -1.0f / 12.0f;
+
+// dx^2 times the Laplacian of the framed field c at cell x of its row
+inline float stencil(const float* c, long x, long pitch) {
+    const float ring1 = c[x - pitch] + c[x + pitch] + c[x - 1] + c[x + 1];
+    const float ring2 = c[x - 2 * pitch] + c[x + 2 * pitch] + c[x - 2] + c[x + 2];
+    return ring1 * C2 + ring2 * C3 + c[x] * (2.0f * C1);
+}
+
+struct Grid {
+    int height, width;
+    long pitch, plane;
+    Grid(int h, int w) : height(h), width(w), pitch(w + 4), plane((h + 4) * (w + 4)) {}
+    long at(int z, int x) const { return (z + 2) * pitch + x + 2; }
+};
+
+// One time step: next = (2 - d) c - (1 - d) prev + alpha L c; next may be prev (in place).
+void step(const Grid& g, const float* __restrict c, const float* prev, float* next,
+          const float* __restrict alpha, const float* __restrict rel_z,
+          const float* __restrict rel_x, float kappa_dt) {
+    for (int z = 0; z < g.height; ++z) {
+        const float* __restrict cr = c + g.at(z, 0);
+        const float* pr = prev + g.at(z, 0);
+        float* out = next + g.at(z, 0);
+        const float* __restrict a = alpha + (long)z * g.width;
+        const float rz = rel_z[z];
+        for (int x = 0; x < g.width; ++x) {
+            const float lap = stencil(cr, x, g.pitch);
+            const float diff = cr[x] - pr[x];
+            const float damp = kappa_dt * (rel_x[x] > 0.0f ? rel_x[x] : rz);
+            out[x] = cr[x] + diff + a[x] * lap - damp * diff;
+        }
+    }
+}
 }  // namespace
 
 extern "C" void recipe_shot(
@@ -26,31 +67,74 @@ extern "C" void recipe_shot(
     float* __restrict traces,         // (nt, n_rec) output
     float* __restrict work)           // 2 * (H + 4) * (W + 4) floats of scratch
 {
-    const long pitch = width + 4;
-    const long plane = (height + 4) * pitch;
-    std::memset(work, 0, 2 * plane * sizeof(float));
-    float* p = work;           // field after the last step
-    float* q = work + plane;   // field one step earlier; overwritten with the next one
+    const Grid g(height, width);
+    std::memset(work, 0, 2 * g.plane * sizeof(float));
+    float* p = work;            // field after the last step
+    float* q = work + g.plane;  // field one step earlier; overwritten with the next one
     for (int t = 0; t < nt; ++t) {
-        for (int z = 0; z < height; ++z) {
-            const float* __restrict c = p + (z + 2) * pitch + 2;
-            float* __restrict out = q + (z + 2) * pitch + 2;
-            const float* __restrict a = alpha + (long)z * width;
-            const float rz = rel_z[z];
-            for (int x = 0; x < width; ++x) {
-                const float ring1 = c[x - pitch] + c[x + pitch] + c[x - 1] + c[x + 1];
-                const float ring2 = c[x - 2 * pitch] + c[x + 2 * pitch] + c[x - 2] + c[x + 2];
-                const float lap = ring1 * C2 + ring2 * C3 + c[x] * (2.0f * C1);
-                const float diff = c[x] - out[x];
-                const float damp = kappa_dt * (rel_x[x] > 0.0f ? rel_x[x] : rz);
-                out[x] = c[x] + diff + a[x] * lap - damp * diff;
-            }
-        }
-        q[(src_z + 2) * pitch + src_x + 2] += src_amp[t];
-        const float* row = q + (rec_z + 2) * pitch + 2;
-        for (int r = 0; r < n_rec; ++r) traces[(long)t * n_rec + r] = row[rec_x[r]];
+        step(g, p, q, q, alpha, rel_z, rel_x, kappa_dt);
+        q[g.at(src_z, src_x)] += src_amp[t];
+        for (int r = 0; r < n_rec; ++r) traces[(long)t * n_rec + r] = q[g.at(rec_z, rec_x[r])];
         float* swap = p;
         p = q;
         q = swap;
+    }
+}
+
+extern "C" void recipe_shot_grad(
+    const float* __restrict alpha, const float* __restrict rel_z, const float* __restrict rel_x,
+    float kappa_dt, const float* __restrict src_amp, int src_z, int src_x, int rec_z,
+    const int* __restrict rec_x, int n_rec, int height, int width, int nt,
+    const float* __restrict grad_traces,  // (nt, n_rec) dJ/dtraces
+    float* __restrict grad_alpha,         // (H, W) output dJ/dalpha
+    float* __restrict grad_amp,           // (nt,) output dJ/dsrc_amp
+    float* __restrict history,            // (nt + 2) * (H + 4) * (W + 4) floats of scratch
+    float* __restrict work)               // 3 * (H + 4) * (W + 4) floats of scratch
+{
+    const Grid g(height, width);
+    // forward again, keeping every field: history k holds P_k-1 (k = 0, 1 are zero)
+    std::memset(history, 0, 2 * g.plane * sizeof(float));
+    for (int t = 0; t < nt; ++t) {
+        float* next = history + (t + 2) * g.plane;
+        std::memset(next, 0, g.plane * sizeof(float));  // the frame must be zero
+        step(g, history + (t + 1) * g.plane, history + t * g.plane, next, alpha, rel_z, rel_x,
+             kappa_dt);
+        next[g.at(src_z, src_x)] += src_amp[t];
+    }
+    // backwards: m2 = M_t+2, m3 = M_t+3 (overwritten by M_t+1), w = alpha M_t+2 (framed)
+    std::memset(work, 0, 3 * g.plane * sizeof(float));
+    float* m2 = work;
+    float* m3 = work + g.plane;
+    float* w = work + 2 * g.plane;
+    std::memset(grad_alpha, 0, (long)height * width * sizeof(float));
+    for (int t = nt - 1; t >= 0; --t) {
+        for (int z = 0; z < height; ++z) {
+            const float* __restrict a = alpha + (long)z * width;
+            const float* __restrict mr = m2 + g.at(z, 0);
+            float* __restrict wr = w + g.at(z, 0);
+            for (int x = 0; x < width; ++x) wr[x] = a[x] * mr[x];
+        }
+        for (int z = 0; z < height; ++z) {
+            const float* __restrict wr = w + g.at(z, 0);
+            const float* __restrict m2r = m2 + g.at(z, 0);
+            float* __restrict out = m3 + g.at(z, 0);
+            const float rz = rel_z[z];
+            for (int x = 0; x < width; ++x) {
+                const float damp = kappa_dt * (rel_x[x] > 0.0f ? rel_x[x] : rz);
+                out[x] = (2.0f - damp) * m2r[x] - (1.0f - damp) * out[x] + stencil(wr, x, g.pitch);
+            }
+        }
+        for (int r = 0; r < n_rec; ++r) m3[g.at(rec_z, rec_x[r])] += grad_traces[(long)t * n_rec + r];
+        grad_amp[t] = m3[g.at(src_z, src_x)];  // m3 now holds M_t+1
+        const float* pt = history + (t + 1) * g.plane;  // P_t
+        for (int z = 0; z < height; ++z) {
+            const float* __restrict pr = pt + g.at(z, 0);
+            const float* __restrict mr = m3 + g.at(z, 0);
+            float* __restrict ga = grad_alpha + (long)z * width;
+            for (int x = 0; x < width; ++x) ga[x] += mr[x] * stencil(pr, x, g.pitch);
+        }
+        float* swap = m2;  // M_t+1 becomes the next step's M_t+2, M_t+2 its M_t+3
+        m2 = m3;
+        m3 = swap;
     }
 }
