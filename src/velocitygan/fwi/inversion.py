@@ -110,9 +110,12 @@ class _Problem:
         """Band loss of samples ``sl`` (misfit^2 + TV) and their relative L2 misfits."""
         from .. import physics
 
+        # torch backend on the CPU: the compiled recipe and its adjoint; on CUDA eager
+        # autograd (torch.compile would differ from the gradients' pass in the last bits)
+        mode = "auto" if torch.device(self.device).type == "cpu" else None
         sim = physics.forward_model(
             model()[sl], self.acq, backend=self.backend, device=self.device,
-            source_wavelet=self.band_wavelet,
+            source_wavelet=self.band_wavelet, compile_mode=mode,
         )
         obs = self.band_obs[sl]
         misfit_sq = (sim - obs).flatten(1).pow(2).sum(1) / obs.flatten(1).pow(2).sum(1)
