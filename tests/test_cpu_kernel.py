@@ -11,7 +11,7 @@ import torch
 
 import velocitygan.physics as physics
 from velocitygan.errors import ConfigError
-from velocitygan.physics import Acquisition, cpu_kernel, forward_model
+from velocitygan.physics import Acquisition, cpu_build, cpu_kernel, forward_model
 from velocitygan.physics.cpu_kernel import load_library, simulate_cpu
 from velocitygan.physics.torch_backend import simulate_torch
 
@@ -91,7 +91,7 @@ def test_gradient_matches_autograd_through_the_eager_recipe():
 def test_no_compiler_falls_back_once_with_a_warning(monkeypatch):
     monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
     monkeypatch.setattr(physics, "_AUTO_BROKEN", set())
-    monkeypatch.setattr(cpu_kernel.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cpu_build.shutil, "which", lambda name: None)
     v = models(SPARSE.nz, SPARSE.nx)
     with pytest.raises(ConfigError, match="needs a C\\+\\+ compiler"):
         forward_model(v, SPARSE, backend="torch", compile_mode="kernel")
@@ -106,9 +106,9 @@ def test_no_compiler_falls_back_once_with_a_warning(monkeypatch):
 
 def test_build_is_cached_and_atomic(monkeypatch, tmp_path):
     monkeypatch.setenv("VELOCITYGAN_CACHE", str(tmp_path / "cache"))
-    first = cpu_kernel._build()
+    first = cpu_build.build_library()
     stamp = first.stat().st_mtime_ns
-    assert cpu_kernel._build() == first and first.stat().st_mtime_ns == stamp
+    assert cpu_build.build_library() == first and first.stat().st_mtime_ns == stamp
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no temp left
 
 
@@ -148,7 +148,7 @@ def test_generate_without_a_compiler_warns_once_and_gives_the_same_data(
 ):
     assert generate_cli(tmp_path / "kernel", "--workers", "2") == 0
     monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
-    monkeypatch.setattr(cpu_kernel.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cpu_build.shutil, "which", lambda name: None)
     capsys.readouterr()
     assert generate_cli(tmp_path / "eager", "--workers", "1") == 0
     err = capsys.readouterr().err

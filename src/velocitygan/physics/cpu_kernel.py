@@ -9,24 +9,16 @@ recipe's exact discrete adjoint in the same library (a torch autograd Function):
 pass runs the forward again keeping every field (``nt + 2`` fields, ~395 MB per thread on the
 OpenFWI grid) and then the adjoint wavefield backwards in time.
 
-The library is built with the system C++ compiler (``$CXX``, else ``g++`` or ``c++``) into
-``$VELOCITYGAN_CACHE`` (default ``~/.cache/velocitygan``), named by a hash of the source, the
-compiler and the flags, and checked against the eager recipe once per process before use.
+The library is built on first use (:mod:`velocitygan.physics.cpu_build`) and checked against
+the eager recipe, records and gradients, once per process before use.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,72 +27,13 @@ import torch.nn.functional as F
 
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
+from velocitygan.physics.cpu_build import build_library, cache_dir
 from velocitygan.physics.kernel_check import TOLERANCE, recipe_disagreement
 from velocitygan.physics.torch_backend import simulate_torch, sponge_axes, sponge_profile
 
-__all__ = ["SOURCE_FILE", "cache_dir", "load_library", "simulate_cpu"]
-
-SOURCE_FILE = Path(__file__).with_name("recipe_cpu.cpp")
+__all__ = ["load_library", "simulate_cpu"]
 
 _LIBRARY: list[ctypes.CDLL] = []  # the loaded, checked library of this process
-
-
-def cache_dir() -> Path:
-    """Folder for compiled kernels: ``$VELOCITYGAN_CACHE`` or ``~/.cache/velocitygan``."""
-    return Path(os.environ.get("VELOCITYGAN_CACHE") or Path.home() / ".cache" / "velocitygan")
-
-
-def _compiler() -> str:
-    for name in (os.environ.get("CXX"), "g++", "c++"):
-        if name and shutil.which(name):
-            return str(shutil.which(name))
-    raise ConfigError("the CPU recipe kernel needs a C++ compiler (g++); install one or set CXX")
-
-
-def _flags() -> list[str]:
-    flags = ["-O3", "-std=c++17", "-shared", "-fPIC"]
-    if platform.machine() in ("x86_64", "AMD64"):
-        try:
-            cpu = Path("/proc/cpuinfo").read_text().split()
-        except OSError:
-            cpu = []
-        if "avx2" in cpu and "fma" in cpu:
-            flags += ["-mavx2", "-mfma"]
-    return flags
-
-
-def _build() -> Path:
-    """Compile the kernel into the cache (once per source, compiler and flags); return its path."""
-    compiler, flags = _compiler(), _flags()
-    try:
-        version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
-                                 timeout=60).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ConfigError(f"cannot run the C++ compiler {compiler}: {exc}") from None
-    key = hashlib.sha256(
-        "\0".join([SOURCE_FILE.read_text(), compiler, version, *flags]).encode()
-    ).hexdigest()[:16]
-    folder = cache_dir()
-    target = folder / f"recipe_cpu-{key}.so"
-    if target.exists():
-        return target
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".recipe_cpu-", suffix=".so", dir=folder)
-        os.close(fd)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the compiled kernel to {folder} ({exc}); "
-                          "set VELOCITYGAN_CACHE to a writable folder") from None
-    try:
-        done = subprocess.run([compiler, *flags, str(SOURCE_FILE), "-o", tmp],
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ConfigError(f"compiling the CPU recipe kernel failed: {last}")
-        os.replace(tmp, target)  # atomic: another process never sees half a library
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
 
 
 def load_library() -> ctypes.CDLL:
@@ -111,7 +44,7 @@ def load_library() -> ctypes.CDLL:
     """
     if _LIBRARY:
         return _LIBRARY[0]
-    lib = ctypes.CDLL(str(_build()))
+    lib = ctypes.CDLL(str(build_library()))
     ptr, i32, f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
     common = [ptr, ptr, ptr, f32, ptr, i32, i32, i32, ptr, i32, i32, i32, i32]
     lib.recipe_shot.argtypes = [*common, ptr, ptr]

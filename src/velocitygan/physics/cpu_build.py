@@ -1,0 +1,81 @@
+"""Build the CPU recipe kernel (``recipe_cpu.cpp``) with the system C++ compiler, cached.
+
+The compiler is ``$CXX``, else ``g++`` or ``c++``; the library goes to ``$VELOCITYGAN_CACHE``
+(default ``~/.cache/velocitygan``) under a name hashed from the source, the compiler's version
+and the flags, so a changed source or compiler builds anew and processes share one build. The
+file appears by atomic rename: a concurrent or interrupted build never leaves half a library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from velocitygan.errors import ConfigError
+
+__all__ = ["SOURCE_FILE", "build_library", "cache_dir"]
+
+SOURCE_FILE = Path(__file__).with_name("recipe_cpu.cpp")
+
+
+def cache_dir() -> Path:
+    """Folder for compiled kernels: ``$VELOCITYGAN_CACHE`` or ``~/.cache/velocitygan``."""
+    return Path(os.environ.get("VELOCITYGAN_CACHE") or Path.home() / ".cache" / "velocitygan")
+
+
+def _compiler() -> str:
+    for name in (os.environ.get("CXX"), "g++", "c++"):
+        if name and shutil.which(name):
+            return str(shutil.which(name))
+    raise ConfigError("the CPU recipe kernel needs a C++ compiler (g++); install one or set CXX")
+
+
+def _flags() -> list[str]:
+    flags = ["-O3", "-std=c++17", "-shared", "-fPIC"]
+    if platform.machine() in ("x86_64", "AMD64"):
+        try:
+            cpu = Path("/proc/cpuinfo").read_text().split()
+        except OSError:
+            cpu = []
+        if "avx2" in cpu and "fma" in cpu:
+            flags += ["-mavx2", "-mfma"]
+    return flags
+
+
+def build_library() -> Path:
+    """Compile the kernel into the cache (once per source, compiler and flags); return its path."""
+    compiler, flags = _compiler(), _flags()
+    try:
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
+                                 timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"cannot run the C++ compiler {compiler}: {exc}") from None
+    key = hashlib.sha256(
+        "\0".join([SOURCE_FILE.read_text(), compiler, version, *flags]).encode()
+    ).hexdigest()[:16]
+    folder = cache_dir()
+    target = folder / f"recipe_cpu-{key}.so"
+    if target.exists():
+        return target
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".recipe_cpu-", suffix=".so", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the compiled kernel to {folder} ({exc}); "
+                          "set VELOCITYGAN_CACHE to a writable folder") from None
+    try:
+        done = subprocess.run([compiler, *flags, str(SOURCE_FILE), "-o", tmp],
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ConfigError(f"compiling the CPU recipe kernel failed: {last}")
+        os.replace(tmp, target)  # atomic: another process never sees half a library
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
