@@ -7,10 +7,10 @@ recipe has):
 * ``"deepwave"`` (default when the deepwave package is installed): fast C/CUDA propagator with a
   PML; its output is negated and advanced one sample to match OpenFWI's convention.
 * ``"torch"``: OpenFWI's own finite-difference recipe (120-cell damping sponge) in plain PyTorch,
-  all models and shots in one tensor; differentiable, runs on CPU and CUDA. Forward-only runs
-  can take a compiled version (``compile_mode``): a C++ kernel on the CPU
-  (:mod:`~velocitygan.physics.cpu_kernel`), ``torch.compile`` or a hand-written temporally
-  blocked kernel on CUDA (:mod:`~velocitygan.physics.cuda_kernel`).
+  all models and shots in one tensor; differentiable, runs on CPU and CUDA. It can run compiled
+  (``compile_mode``): on the CPU a C++ kernel with the recipe's exact adjoint
+  (:mod:`~velocitygan.physics.cpu_kernel`), on CUDA ``torch.compile`` or a hand-written
+  temporally blocked kernel, forward only (:mod:`~velocitygan.physics.cuda_kernel`).
 
 Convention (identical to the data published by OpenFWI): output ``(N, shots, nt, receivers)``
 float32 raw pressure, sample ``t`` at time ``t * dt``; a 15 Hz Ricker whose peak is at sample 73
