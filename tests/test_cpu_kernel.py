@@ -141,6 +141,8 @@ def test_generation_resolves_the_kernel_before_starting_workers():
     assert resolve_sim_config("torch", "cpu").compile_mode == "kernel"
     assert resolve_sim_config("torch", "cpu", compile_mode=None).compile_mode is None
     assert resolve_sim_config("deepwave", "cpu").compile_mode == "auto"  # not the torch recipe
+    with pytest.raises(ConfigError, match="unknown compile_mode 'fast'"):
+        resolve_sim_config("torch", "cpu", compile_mode="fast")
 
 
 def test_generate_without_a_compiler_warns_once_and_gives_the_same_data(

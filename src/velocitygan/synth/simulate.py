@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, fsync_path
-from ..physics import Acquisition, check_velocity, default_backend, forward_model
+from ..physics import COMPILE_MODES, Acquisition, check_velocity, default_backend, forward_model
 
 __all__ = [
     "SimConfig", "resolve_sim_config", "simulate_chunks", "simulate_file", "simulate_into",
@@ -98,6 +98,9 @@ def resolve_sim_config(
     chunk = batch_size or (CUDA_CHUNK if on_gpu else CPU_CHUNK)
     if chunk < 1:
         raise ConfigError(f"batch size must be >= 1, got {chunk}")
+    if compile_mode not in COMPILE_MODES:
+        modes = ", ".join(str(m) for m in COMPILE_MODES)
+        raise ConfigError(f"unknown compile_mode {compile_mode!r}; choose one of {modes}")
     if backend == "torch" and not on_gpu and compile_mode == "auto":
         compile_mode = _cpu_kernel_or_eager()
     return SimConfig(backend=backend, device=device, chunk=int(chunk), workers=int(workers),
