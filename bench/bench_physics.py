@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--compile",
         default="none",
-        help="torch backend: comma list of none/default/reduce-overhead/max-autotune-no-cudagraphs",
+        help="torch backend: comma list of none/kernel/auto/default/reduce-overhead/"
+             "max-autotune-no-cudagraphs (kernel: C++ on the CPU, the tiled kernel on CUDA)",
     )
     ap.add_argument("--threads", type=int, default=1, help="torch/deepwave CPU threads")
     ap.add_argument("--repeats", type=int, default=3)
