@@ -41,6 +41,8 @@ from velocitygan.physics.torch_backend import simulate_torch, sponge_damping
 __all__ = [
     "Acquisition",
     "CFL_LIMIT",
+    "check_compile_mode",
+    "cpu_kernel_available",
     "MAX_VELOCITY_MPS",
     "BACKENDS",
     "COMPILE_MODES",
@@ -57,6 +59,34 @@ BACKENDS = ("deepwave", "torch")
 # None (eager), our own choices, then torch.compile's modes
 COMPILE_MODES = (None, "auto", "kernel", "default", "reduce-overhead", "max-autotune",
                  "max-autotune-no-cudagraphs")
+_AUTO_BROKEN: set[str] = set()  # device types whose fast path failed here: eager after that
+
+
+def check_compile_mode(compile_mode: str | None) -> None:
+    """Raise a one-line :class:`ConfigError` unless ``compile_mode`` is in ``COMPILE_MODES``."""
+    if compile_mode not in COMPILE_MODES:
+        modes = ", ".join(str(m) for m in COMPILE_MODES)
+        raise ConfigError(f"unknown compile_mode {compile_mode!r}; choose one of {modes}")
+
+
+def cpu_kernel_available() -> bool:
+    """Whether the C++ recipe kernel builds and passes its check in this process.
+
+    The first failure is warned once (with the reason) and remembered: the torch backend then
+    runs eagerly on the CPU for the rest of the process.
+    """
+    if "cpu" in _AUTO_BROKEN:
+        return False
+    from velocitygan.physics.cpu_kernel import load_library
+
+    try:
+        load_library()
+    except ConfigError as exc:
+        _AUTO_BROKEN.add("cpu")
+        warnings.warn(f"the C++ recipe kernel unavailable ({exc}); simulating with the eager "
+                      "PyTorch recipe (about 8x slower)", stacklevel=3)
+        return False
+    return True
 
 
 def default_backend() -> str:
@@ -115,9 +145,7 @@ def forward_model(
     name = default_backend() if backend == "auto" else backend
     if name not in BACKENDS:
         raise ConfigError(f"unknown physics backend {backend!r}; choose auto, deepwave or torch")
-    if compile_mode not in COMPILE_MODES:
-        modes = ", ".join(str(m) for m in COMPILE_MODES)
-        raise ConfigError(f"unknown compile_mode {compile_mode!r}; choose one of {modes}")
+    check_compile_mode(compile_mode)
     v = check_velocity(velocity_mps, acq)
     dev = torch.device(device) if device is not None else v.device
     v = v.to(dev)
@@ -152,23 +180,19 @@ def _simulate_kernel(
     return simulate_tiled(v, acq, wavelet)
 
 
-_AUTO_BROKEN: set[str] = set()  # device types whose fast path failed here: eager after that
-
-
 def _simulate_torch_auto(
     v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor, grad: bool
 ) -> torch.Tensor:
     """The C++ kernel on the CPU (with or without gradients), torch.compile on CUDA for
     forward-only runs; eager otherwise or after a failure (warned once per device type)."""
     kind = v.device.type
-    if (kind == "cpu" or (kind == "cuda" and not grad)) and kind not in _AUTO_BROKEN:
+    if kind == "cpu" and cpu_kernel_available():
+        return _simulate_kernel(v, acq, wavelet, grad)
+    if kind == "cuda" and not grad and kind not in _AUTO_BROKEN:
         try:
-            if kind == "cpu":
-                return _simulate_kernel(v, acq, wavelet, grad)
             return simulate_torch(v, acq, wavelet, compile_mode="default")
-        except Exception as exc:  # noqa: BLE001 - compilers and inductor raise many types
+        except Exception as exc:  # noqa: BLE001 - inductor/triton raise many types
             _AUTO_BROKEN.add(kind)
-            what = "the C++ recipe kernel" if kind == "cpu" else "torch.compile"
-            warnings.warn(f"{what} unavailable ({type(exc).__name__}: {exc}); simulating "
-                          "eagerly", stacklevel=3)
+            warnings.warn(f"torch.compile unavailable ({type(exc).__name__}: {exc}); "
+                          "simulating eagerly", stacklevel=3)
     return simulate_torch(v, acq, wavelet)

@@ -29,7 +29,12 @@ from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
 from velocitygan.physics.cpu_build import build_library, cache_dir
 from velocitygan.physics.kernel_check import TOLERANCE, recipe_disagreement
-from velocitygan.physics.torch_backend import simulate_torch, sponge_axes, sponge_profile
+from velocitygan.physics.torch_backend import (
+    simulate_torch,
+    source_amplitudes,
+    sponge_axes,
+    sponge_profile,
+)
 
 __all__ = ["load_library", "simulate_cpu"]
 
@@ -191,9 +196,7 @@ def _simulate(lib: ctypes.CDLL, v: torch.Tensor, acq: Acquisition, wavelet: torc
     pad = acq.pad_cells
     v_pad = F.pad(v[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0]
     alpha = (v_pad * (acq.dt_s / acq.dx_m)) ** 2  # (N, H, W)
-    src_x = torch.tensor(acq.src_x)
-    beta = (v[:, acq.src_z, src_x] * acq.dt_s) ** 2  # (N, S): (v dt)^2 at each source
-    src_amp = beta[:, :, None] * wavelet.float()[None, None, :]  # (N, S, nt)
+    src_amp = source_amplitudes(v, acq, wavelet)  # (N, S, nt)
     kappa, _ = sponge_profile(acq, v.detach().amin(dim=(1, 2)))  # the sponge is not the model
     rel_z, rel_x = (np.ascontiguousarray(a.numpy(), np.float32) for a in sponge_axes(acq))
     plan = _Plan(lib=lib, acq=acq, kappa_dt=(kappa * acq.dt_s).numpy(), rel_z=rel_z,

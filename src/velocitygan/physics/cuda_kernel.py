@@ -27,7 +27,7 @@ import torch
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
 from velocitygan.physics.kernel_check import TOLERANCE, recipe_disagreement
-from velocitygan.physics.torch_backend import sponge_profile
+from velocitygan.physics.torch_backend import source_amplitudes, sponge_profile
 
 __all__ = ["KERNEL_FILE", "TileConfig", "kernel_source", "self_check", "simulate_tiled"]
 
@@ -210,10 +210,8 @@ def simulate_tiled(
     height, width = acq.nz + 2 * pad, acq.nx + 2 * pad
     kappa, _ = sponge_profile(acq, v.amin(dim=(1, 2)))
     kappa_dt = (kappa * acq.dt_s).float().contiguous()
-    src_x = torch.tensor(acq.src_x, device=dev) + pad
-    beta = (v[:, acq.src_z, src_x - pad] * acq.dt_s) ** 2  # (N, S): (v dt)^2 at each source
-    src_amp = (beta[:, :, None] * wavelet[None, None, :]).contiguous()  # (N, S, nt)
-    src_x32 = src_x.to(torch.int32).contiguous()
+    src_amp = source_amplitudes(v, acq, wavelet).contiguous()  # (N, S, nt)
+    src_x32 = torch.tensor(acq.src_x, dtype=torch.int32, device=dev) + pad
     rec_map = _receiver_map(acq, width, dev)
     courant = torch.tensor([acq.dt_s / acq.dx_m], dtype=torch.float32, device=dev)
     out = torch.empty(n_models, n_shots, acq.nt, acq.n_receivers, device=dev)

@@ -32,7 +32,9 @@ import torch.nn.functional as F
 
 from velocitygan.physics.acquisition import Acquisition
 
-__all__ = ["simulate_torch", "sponge_axes", "sponge_damping", "sponge_profile"]
+__all__ = [
+    "simulate_torch", "source_amplitudes", "sponge_axes", "sponge_damping", "sponge_profile",
+]
 
 C1, C2, C3 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0  # 4th-order 2nd-derivative weights
 
@@ -74,6 +76,24 @@ def sponge_axes(
         return torch.clamp(pad - 1 - i, min=0) + torch.clamp(i - (pad + n), min=0)
 
     return (dist(acquisition.nz) / (pad - 1)) ** 2, (dist(acquisition.nx) / (pad - 1)) ** 2
+
+
+def source_amplitudes(
+    velocity_mps: torch.Tensor, acquisition: Acquisition, wavelet: torch.Tensor
+) -> torch.Tensor:
+    """What the recipe adds at each source after each step: ``(v[src] dt)^2 w(t)``.
+
+    Args:
+        velocity_mps: ``(N, nz, nx)`` velocity in m/s (differentiable).
+        acquisition: Source cells and time step.
+        wavelet: ``(nt,)`` source time function.
+
+    Returns:
+        ``(N, n_shots, nt)`` amplitudes (pressure units of the records).
+    """
+    src_x = torch.tensor(acquisition.src_x, device=velocity_mps.device)
+    beta = (velocity_mps[:, acquisition.src_z, src_x] * acquisition.dt_s) ** 2  # (N, S)
+    return beta[:, :, None] * wavelet.to(velocity_mps.dtype)[None, None, :]
 
 
 def sponge_damping(acquisition: Acquisition, v_min_mps: torch.Tensor) -> torch.Tensor:
@@ -211,8 +231,7 @@ def simulate_torch(
     kappa, profile = sponge_profile(acq, velocity_mps.detach().amin(dim=(1, 2)))
     src_x = torch.tensor(acq.src_x, device=dev) + pad
     src_z = acq.src_z + pad
-    beta = (v_pad[:, 0, src_z, src_x] * acq.dt_s) ** 2  # (N, S): (v dt)^2 at each source
-    src_amp = beta[:, :, None] * wavelet[None, None, :]  # (N, S, nt)
+    src_amp = source_amplitudes(velocity_mps, acq, wavelet)  # (N, S, nt)
     rec_x = _receiver_index(acq.rec_x, pad, dev)
     rec_z = acq.rec_z + pad
     height, width = acq.nz + 2 * pad, acq.nx + 2 * pad

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import queue
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -33,7 +32,14 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, fsync_path
-from ..physics import COMPILE_MODES, Acquisition, check_velocity, default_backend, forward_model
+from ..physics import (
+    Acquisition,
+    check_compile_mode,
+    check_velocity,
+    cpu_kernel_available,
+    default_backend,
+    forward_model,
+)
 
 __all__ = [
     "SimConfig", "resolve_sim_config", "simulate_chunks", "simulate_file", "simulate_into",
@@ -98,26 +104,11 @@ def resolve_sim_config(
     chunk = batch_size or (CUDA_CHUNK if on_gpu else CPU_CHUNK)
     if chunk < 1:
         raise ConfigError(f"batch size must be >= 1, got {chunk}")
-    if compile_mode not in COMPILE_MODES:
-        modes = ", ".join(str(m) for m in COMPILE_MODES)
-        raise ConfigError(f"unknown compile_mode {compile_mode!r}; choose one of {modes}")
-    if backend == "torch" and not on_gpu and compile_mode == "auto":
-        compile_mode = _cpu_kernel_or_eager()
+    check_compile_mode(compile_mode)
+    if backend == "torch" and not on_gpu and compile_mode == "auto":  # decided once, here
+        compile_mode = "kernel" if cpu_kernel_available() else None
     return SimConfig(backend=backend, device=device, chunk=int(chunk), workers=int(workers),
                      compile_mode=compile_mode)
-
-
-def _cpu_kernel_or_eager() -> str | None:
-    """``"kernel"`` if the C++ recipe kernel builds and passes its check here, else None."""
-    from ..physics.cpu_kernel import load_library
-
-    try:
-        load_library()
-    except ConfigError as exc:
-        warnings.warn(f"{exc}; simulating with the eager PyTorch recipe (about 8x slower)",
-                      stacklevel=3)
-        return None
-    return "kernel"
 
 
 def simulate_maps(
