@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--emulate", action="store_true", help="CPU smoke run (C++ emulation)")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     args = ap.parse_args(argv)
-    tiles = parse_tiles(args.tiles)
+    try:
+        tiles = parse_tiles(args.tiles)
+    except (ValueError, VelocityGANError) as exc:
+        ap.error(f"--tiles {args.tiles!r}: {exc} (format TXxTZxSTEPSxSEG[xBUFFERS[xMINBLOCKS]])")
     if args.emulate:
         sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
         from test_cuda_kernel import emulated_launcher
