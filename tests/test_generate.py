@@ -167,3 +167,48 @@ def test_auto_backend_is_the_exact_recipe_on_cuda(monkeypatch):
     assert resolve_sim_config("auto", "cuda").backend == "torch"
     assert resolve_sim_config("deepwave", "cuda").backend == "deepwave"
     assert resolve_sim_config("auto", "cpu").backend == default_backend()
+
+
+def test_maps_made_by_processes_are_the_same():
+    from velocitygan.synth.generate import FamilySource, _chunks
+
+    source = FamilySource("style-a", 7, seed=3)
+    todo = [(0, 0, 4), (1, 4, 7)]
+    serial = list(_chunks(todo, source, 3))
+    parallel = list(_chunks(todo, source, 3, processes=2))
+    assert [key[:2] for key, _ in serial] == [(0, 0), (0, 3), (1, 4)]
+    assert [key[:2] for key, _ in parallel] == [key[:2] for key, _ in serial]
+    for (_, a), (_, b) in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_map_processes_only_on_a_gpu_with_cores_to_spare(monkeypatch):
+    from velocitygan.synth import generate as gen
+    from velocitygan.synth.patches import PatchSource
+    from velocitygan.synth.simulate import SimConfig
+
+    source = gen.FamilySource("flatvel-a", 10)
+    gpu = SimConfig("torch", "cuda", 256, 1)
+    monkeypatch.setattr(gen, "cpu_count", lambda: 16)
+    assert gen.map_processes(source, gpu) == 8
+    assert gen.map_processes(source, SimConfig("torch", "cpu", 4, 1)) == 0
+    assert gen.map_processes(PatchSource(np.zeros((3, 70, 70)), {}), gpu) == 0
+    monkeypatch.setattr(gen, "cpu_count", lambda: 2)
+    assert gen.map_processes(source, gpu) == 0
+
+
+def test_failed_shard_sync_is_one_line_and_leaves_no_shard(tmp_path: Path, monkeypatch,
+                                                            capsys):
+    from velocitygan.synth import generate as gen
+
+    def broken(path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(gen, "fsync_path", broken)
+    out = tmp_path / "g"
+    args = ["generate", "--family", "flatvel-a", "--samples", "2", "--shard-size", "1",
+            "--workers", "1", "--device", "cpu", "--out", str(out), "-q"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: [Errno 28] No space left on device") and err.count("\n") == 1
+    assert not list((out / "data").iterdir())  # no shard, no temporary file

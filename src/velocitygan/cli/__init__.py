@@ -34,7 +34,8 @@ for _module in (data, generate, train, evaluate, fwi, study):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one line on stderr and return exit status 2."""
+    """Run the CLI; user errors print one line on stderr and return exit status 2, errors
+    of the system (disk full, permission denied) one line and status 1."""
     shown = warnings.showwarning
 
     def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -66,4 +67,7 @@ def _run(argv: list[str] | None) -> int:
     except VelocityGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the system refused: disk full, permissions, a vanished file
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0

@@ -25,6 +25,8 @@ import json
 import math
 import os
 import shutil
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,7 +45,7 @@ from .families import (
     get_family,
     make_velocity_maps,
 )
-from .simulate import SimConfig, resolve_sim_config, simulate_chunks
+from .simulate import SimConfig, cpu_count, pool_context, resolve_sim_config, simulate_chunks
 
 __all__ = ["FamilySource", "MapSource", "generate_dataset", "split_shards", "write_dataset"]
 
@@ -154,27 +156,56 @@ class _ShardWriter:
         self.labels = np.empty((b - a, 1, acq.nz, acq.nx), dtype=np.float32)
 
     def put(self, a: int, maps: np.ndarray) -> bool:
-        """Record that samples from index ``a`` are written; True when the shard is complete,
-        synced to disk and renamed."""
+        """Record that samples from index ``a`` are written; True when the shard is complete."""
         i = a - self.start
         self.labels[i:i + len(maps), 0] = maps
         self.missing -= len(maps)
-        if self.missing:
-            return False
-        fsync_path(self.tmp)
-        os.replace(self.tmp, self.final)
+        return not self.missing
+
+    def finish(self) -> None:
+        """Sync the complete shard to disk, rename it, write its labels."""
+        try:
+            fsync_path(self.tmp)
+            os.replace(self.tmp, self.final)
+        except BaseException:
+            self.discard()
+            raise
         save_npy(self.model_final, self.labels)
-        return True
 
     def discard(self) -> None:
         self.tmp.unlink(missing_ok=True)
 
 
-def _chunks(todo, source: MapSource, chunk: int):
-    for k, a, b in todo:
-        for c in range(a, b, chunk):
-            maps = source.maps(c, min(c + chunk, b))
+def _chunks(todo, source: MapSource, chunk: int, processes: int = 0):
+    """``((shard, first index, maps), maps)`` for every chunk of the shards in ``todo``, in
+    order. With ``processes > 1`` the maps are made by that many processes, ahead of use."""
+    spans = [(k, c, min(c + chunk, b)) for k, a, b in todo for c in range(a, b, chunk)]
+    if processes <= 1:
+        for k, c, d in spans:
+            maps = source.maps(c, d)
             yield (k, c, maps), maps
+        return
+    with ProcessPoolExecutor(processes, mp_context=pool_context()) as pool:
+        ahead: deque[Future] = deque()
+        todo_spans = iter(spans)
+        for k, c, _ in spans:
+            while len(ahead) < 2 * processes and (nxt := next(todo_spans, None)) is not None:
+                ahead.append(pool.submit(source.maps, nxt[1], nxt[2]))
+            maps = ahead.popleft().result()
+            yield (k, c, maps), maps
+
+
+def map_processes(source: MapSource, cfg: SimConfig) -> int:
+    """Processes that make the maps of an in-process (GPU) run: one Python thread makes ~600
+    curvefault-b maps/s, slower than a GPU simulates them, so half the cores (at most 8) make
+    maps there, leaving the rest to the writer threads; 0 (maps made in the simulating loop's
+    own thread) on the CPU, where simulation is 100 times slower than map making, and where
+    fewer than 4 cores are free (measured on 2 cores: extra processes slowed the run)."""
+    on_gpu = cfg.device.startswith("cuda")
+    if cfg.workers > 1 or not on_gpu or not isinstance(source, FamilySource):
+        return 0
+    n = min(8, cpu_count() // 2)
+    return n if n >= 2 else 0
 
 
 def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progress: bool,
@@ -192,14 +223,20 @@ def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progre
 
     bar = tqdm(total=source.n_samples, initial=done_samples, unit="sample", disable=not progress,
                desc=f"generate {out.name}", smoothing=0.1, dynamic_ncols=True)
+    # complete shards are synced and renamed in the background: simulation goes on meanwhile
+    finishing: list[Future] = []
     try:
-        for (k, c, maps), (lo, hi) in simulate_chunks(_chunks(todo, source, cfg.chunk), cfg,
-                                                       acq.to_dict(), sink=sink):
-            old = bounds.get(k, (math.inf, -math.inf))
-            bounds[k] = (min(old[0], lo), max(old[1], hi))
-            if writers[k].put(c, maps):
-                del writers[k]
-            bar.update(len(maps))
+        with ThreadPoolExecutor(1, thread_name_prefix="vgan-shard") as closer:
+            for (k, c, maps), (lo, hi) in simulate_chunks(
+                    _chunks(todo, source, cfg.chunk, map_processes(source, cfg)), cfg,
+                    acq.to_dict(), sink=sink):
+                old = bounds.get(k, (math.inf, -math.inf))
+                bounds[k] = (min(old[0], lo), max(old[1], hi))
+                if writers[k].put(c, maps):
+                    finishing.append(closer.submit(writers.pop(k).finish))
+                bar.update(len(maps))
+        for fut in finishing:
+            fut.result()  # a failed sync or rename is raised here
     finally:
         bar.close()
         for w in writers.values():
