@@ -10,8 +10,8 @@
 # generate 84 s, compare 312 s, train 85 s, pytest 95 s, physics 37 s. Not yet run on a GPU:
 # "kernel" (the temporally blocked CUDA recipe, new) and "train" in its current form (a
 # plain-loop baseline, one process per setting). The default STEPS (kernel, pytest, generate:
-# at most 510 s) fit one 600 s device call; add generate_kernel, train, compare, physics by
-# name.
+# at most 510 s) fit one 600 s device call; add generate_kernel, host, train, compare,
+# physics by name.
 set -u
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/vgan-gpu}
@@ -48,6 +48,8 @@ step generate 120 python3 bench/bench_generate.py --device cuda --backend torch 
 # 1b. the same through the hand-written kernel (not in the default STEPS)
 step generate_kernel 100 python3 bench/bench_generate.py --device cuda --backend torch \
   --batch 1024 --samples 4096 --compile kernel --out "$OUT/generate_kernel_cuda.md"
+# 1c. the host side alone (maps, writes, syncs; the operator a timed wait): its ceiling here
+step host 90 python3 bench/bench_host_pipeline.py --samples 4096 --out "$OUT/host_pipeline.md"
 # 2. network vs FWI vs hybrid on 20 held-out samples (torch backend, autograd on the GPU)
 if [ -f "$CKPT" ]; then
   step compare 330 python3 bench/compare_inversion.py --checkpoint "$CKPT" --device cuda \

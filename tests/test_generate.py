@@ -212,3 +212,12 @@ def test_failed_shard_sync_is_one_line_and_leaves_no_shard(tmp_path: Path, monke
     err = capsys.readouterr().err
     assert err.startswith("error: [Errno 28] No space left on device") and err.count("\n") == 1
     assert not list((out / "data").iterdir())  # no shard, no temporary file
+
+
+def test_byte_identical_with_map_processes(made: Path, tmp_path: Path, monkeypatch):
+    from velocitygan.synth import generate as gen
+
+    monkeypatch.setattr(gen, "map_processes", lambda source, cfg: 2)  # as on a GPU host
+    out = tmp_path / "ds"
+    assert main([*GEN, "--out", str(out), "--workers", "1", "--val-fraction", "0.4"]) == 0
+    assert _files(out) == _files(made)

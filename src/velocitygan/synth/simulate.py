@@ -195,6 +195,10 @@ def _prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
             q.put(done)
         except BaseException as exc:  # handed to the consumer thread
             q.put(exc)
+        finally:  # a generator of chunks ends here, in its own thread (map processes stop)
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()
