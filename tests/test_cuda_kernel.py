@@ -143,6 +143,24 @@ def test_tile_config_is_checked_before_compiling():
     assert "#define K 4" in kernel_source(TileConfig())
 
 
+def test_tile_spec_and_environment_override(monkeypatch):
+    from velocitygan.physics.cuda_kernel import TILE_ENV, default_tile
+
+    odd = TileConfig.parse("10x6x3x6x1")
+    assert odd == ODD and TileConfig.parse(odd.spec) == odd and odd.spec == "10x6x3x6x1x1"
+    for bad in ("48x48", "48x48x4xa", "48x48x4x5"):
+        with pytest.raises(ConfigError, match="48x48x4x16|multiple of rows_per_thread"):
+            TileConfig.parse(bad)
+    monkeypatch.delenv(TILE_ENV, raising=False)
+    assert default_tile() == TileConfig()
+    monkeypatch.setenv(TILE_ENV, " 62x62x4x13x1 ")
+    assert default_tile() == TileConfig(tile_x=62, tile_z=62, steps=4, rows_per_thread=13,
+                                        buffers=1)
+    monkeypatch.setenv(TILE_ENV, "big")
+    with pytest.raises(ConfigError, match=f"^\\${TILE_ENV}: tile 'big'"):
+        default_tile()
+
+
 def test_tiled_kernel_needs_cuda_and_no_gradient():
     v = models(SMALL)
     with pytest.raises(ConfigError, match="CUDA only"):

@@ -17,6 +17,7 @@ the kernel (compiled as C++) run on the CPU in the tests.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,10 @@ from velocitygan.physics.acquisition import Acquisition
 from velocitygan.physics.kernel_check import TOLERANCE, recipe_disagreement
 from velocitygan.physics.torch_backend import source_amplitudes, sponge_profile
 
-__all__ = ["KERNEL_FILE", "TileConfig", "kernel_source", "self_check", "simulate_tiled"]
+__all__ = [
+    "KERNEL_FILE", "TILE_ENV", "TileConfig", "default_tile", "kernel_source", "self_check",
+    "simulate_tiled",
+]
 
 KERNEL_FILE = Path(__file__).with_name("recipe_kernel.cu")
 KERNEL_NAME = "recipe_steps"
@@ -81,6 +85,28 @@ class TileConfig:
         height, width = self.region
         return self.buffers * (height + 4) * (width + 4) * 4
 
+    @classmethod
+    def parse(cls, text: str) -> TileConfig:
+        """``"TXxTZxSTEPSxROWS[xBUFFERS[xMIN_BLOCKS]]"`` (e.g. ``48x48x4x16``) -> checked
+        configuration; buffers default to 2, min_blocks to 1. Raises :class:`ConfigError`."""
+        try:
+            values = [int(v) for v in text.strip().lower().split("x")]
+        except ValueError:
+            values = []
+        if not 4 <= len(values) <= 6:
+            raise ConfigError(f"tile {text!r}: expected TXxTZxSTEPSxROWS[xBUFFERS[xMIN_BLOCKS]] "
+                              "of integers, e.g. 48x48x4x16")
+        tx, tz, k, rows, *rest = values
+        buffers, min_blocks = (rest + [2, 1][len(rest):])[:2]
+        return cls(tile_x=tx, tile_z=tz, steps=k, rows_per_thread=rows, buffers=buffers,
+                   min_blocks=min_blocks).check()
+
+    @property
+    def spec(self) -> str:
+        """The configuration in :meth:`parse`'s notation."""
+        return (f"{self.tile_x}x{self.tile_z}x{self.steps}x{self.rows_per_thread}x"
+                f"{self.buffers}x{self.min_blocks}")
+
     def check(self) -> TileConfig:
         """Return self, or raise :class:`ConfigError` if the kernel cannot be built so."""
         height, width = self.region
@@ -115,6 +141,22 @@ def kernel_source(config: TileConfig) -> str:
         f"#define MIN_BLOCKS {cfg.min_blocks}\n"
     )
     return defines + KERNEL_FILE.read_text()
+
+
+TILE_ENV = "VELOCITYGAN_CUDA_TILE"
+
+
+def default_tile() -> TileConfig:
+    """The tiling used when none is given: ``$VELOCITYGAN_CUDA_TILE`` (in
+    :meth:`TileConfig.parse` notation; ``bench/bench_kernel.py --best FILE`` finds the fastest
+    on a card) or :class:`TileConfig`'s defaults."""
+    text = os.environ.get(TILE_ENV, "").strip()
+    if not text:
+        return TileConfig().check()
+    try:
+        return TileConfig.parse(text)
+    except ConfigError as exc:
+        raise ConfigError(f"${TILE_ENV}: {exc}") from None
 
 
 _COMPILED: dict[tuple[TileConfig, int], Any] = {}
@@ -193,13 +235,13 @@ def simulate_tiled(
             (any device when ``launcher`` is given).
         acquisition: Geometry and discretisation.
         wavelet: ``(nt,)`` source time function on the same device.
-        config: Tiling (default :class:`TileConfig`).
+        config: Tiling (default: :func:`default_tile`).
         launcher: Runs one launch; default: the NVRTC-compiled kernel on the input's device.
 
     Returns:
         ``(N, n_shots, nt, n_receivers)`` float32 pressure at the receivers.
     """
-    cfg = (config or TileConfig()).check()
+    cfg = (config or default_tile()).check()
     acq, pad, dev = acquisition, acquisition.pad_cells, velocity_mps.device
     if launcher is None:
         if dev.type != "cuda":
