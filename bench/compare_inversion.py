@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refine", type=int, default=None, help="hybrid iterations [--iterations]")
     p.add_argument("--freqs", default="5,10,full")
     p.add_argument("--smooth-sigma", type=float, default=DEFAULT_SMOOTH_SIGMA_CELLS)
-    p.add_argument("--backend", default="auto")
+    p.add_argument("--backend", default="auto", help="forward operator of the inversions")
+    p.add_argument("--data-backend", default=None,
+                   help="operator that simulates the observed data [--backend]; e.g. torch "
+                        "(OpenFWI's recipe) with --backend deepwave measures a mismatch")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quick", action="store_true", help="4 samples, 6 iterations (smoke run)")
     p.add_argument("--out", default="bench/results/inversion_compare.md")
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     acq = Acquisition()
     n = len(true)
     if observed is None:
-        observed = forward_model(true, acq, backend=args.backend, device=args.device).cpu().numpy()
+        observed = forward_model(true, acq, backend=args.data_backend or args.backend,
+                                 device=args.device).cpu().numpy()
     common = {"acquisition": acq, "freqs_hz": freqs, "true_velocity_mps": true,
               "backend": args.backend, "device": args.device}  # fmt: skip
 
@@ -123,7 +127,9 @@ def report(rows, true, args, n, refine) -> str:
         "",
         f"Machine: {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPU cores, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads, device {dev} (GPU: {gpu}), backend {args.backend}.",
+        f"{torch.get_num_threads()} threads, device {dev} (GPU: {gpu}), backend {args.backend}"
+        + (f" (observed data: {args.data_backend})" if args.data_backend and not args.split
+           else "") + ".",
         f"FWI: Adam, bands {args.freqs} Hz, {args.iterations} iterations (FWI alone) and "
         f"{refine} (hybrid), all {n} samples in one batch; smooth start = true model blurred "
         f"with a {args.smooth_sigma:g}-cell Gaussian. Seed {args.seed}. "
