@@ -9,6 +9,9 @@ Usage:
 
 Times include worker start-up and writing the shards (the number a user sees); the first
 configuration also pays for imports. Each configuration writes to a fresh temporary folder.
+"operator busy" (runs in this process: one worker, or any GPU run) is the share of the wall time
+spent inside the forward-model calls, copy to host memory and compilation included; well under
+100 % means the host side (maps, writes) or start-up held the operator back.
 """
 
 from __future__ import annotations
@@ -24,13 +27,30 @@ from pathlib import Path
 import torch
 
 from velocitygan.synth import generate_dataset
+from velocitygan.synth import simulate as sim
 
 
 def run_one(family: str, samples: int, backend: str, device: str, workers: int,
             batch: int | None, shard_size: int,
-            compile_mode: str | None = "auto") -> tuple[float, float | None]:
-    """Generate ``samples`` samples; return (samples/s, peak CUDA memory in GiB or None)."""
+            compile_mode: str | None = "auto") -> tuple[float, float | None, float | None]:
+    """Generate ``samples`` samples; return (samples/s, peak CUDA memory in GiB or None,
+    seconds spent in the operator calls or None).
+
+    The operator time (the forward model plus its copy to host memory) is measured for runs in
+    this process (``workers == 1``) only; worker processes do not report it.
+    """
     folder = Path(tempfile.mkdtemp(prefix="vgan-bench-gen-"))
+    busy = [0.0]
+    plain = sim.simulate_maps
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return plain(*args, **kwargs)
+        finally:
+            busy[0] += time.perf_counter() - t0
+
+    sim.simulate_maps = timed
     try:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
@@ -41,8 +61,9 @@ def run_one(family: str, samples: int, backend: str, device: str, workers: int,
         seconds = time.perf_counter() - t0
         peak = (torch.cuda.max_memory_allocated() / 2**30
                 if device.startswith("cuda") else None)
-        return samples / seconds, peak
+        return samples / seconds, peak, (busy[0] if workers == 1 else None)
     finally:
+        sim.simulate_maps = plain
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -72,8 +93,8 @@ def main() -> None:
             + f"; torch {torch.__version__}; compile {args.compile}; family {args.family}; "
             "one sample = 5 shots x "
             "1000 steps x 70 receivers, written to .npy shards; 1 thread per worker")
-    lines = [head, "", "| backend | workers | batch | samples | samples/s | peak GPU memory |",
-             "|---|---|---|---|---|---|"]
+    lines = [head, "", "| backend | workers | batch | samples | samples/s | peak GPU memory "
+             "| operator busy |", "|---|---|---|---|---|---|---|"]
     print(head, flush=True)
     for backend in backends:
         for w in workers:
@@ -86,11 +107,14 @@ def main() -> None:
             if args.quick:
                 n = max(8, n // 10)
             mode = None if args.compile == "none" else args.compile
-            rate, peak = run_one(args.family, n, backend, args.device, w, args.batch,
-                                 shard_size=500, compile_mode=mode)
+            rate, peak, busy = run_one(args.family, n, backend, args.device, w, args.batch,
+                                       shard_size=500, compile_mode=mode)
             batch = args.batch or (256 if gpu else 4)
             mem = f"{peak:.2f} GiB" if peak is not None else "-"
-            lines.append(f"| {backend} | {w} | {batch} | {n} | {rate:.1f} | {mem} |")
+            # share of the wall time spent in operator calls (compilation included): the rest
+            # is start-up, map making and writing that did not overlap the simulation
+            share = f"{busy * rate / n:.0%}" if busy is not None else "-"
+            lines.append(f"| {backend} | {w} | {batch} | {n} | {rate:.1f} | {mem} | {share} |")
             print(lines[-1], flush=True)
     if args.out:
         from velocitygan.io import write_text
