@@ -8,8 +8,8 @@ Every configuration is first compared with the eager PyTorch recipe on a few mod
 L2 over all traces), then timed at ``--batch`` (median of ``--repeats`` calls after a warm-up
 that includes the NVRTC compilation). ``--baseline`` also times the ``torch.compile`` recipe
 (``forward_model(compile_mode="default")``) at the same batch, on the same card, in this run.
-``--emulate`` runs the same code on the CPU through the tests' C++ emulation of CUDA with a
-handful of time steps: it checks the script, it measures nothing.
+``--emulate`` runs the same code on the CPU through the tests' C++ emulation of CUDA on a small
+grid with a handful of time steps: it checks the script, it measures nothing.
 """
 
 from __future__ import annotations
@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
         from test_cuda_kernel import emulated_launcher
 
-        device, acq = torch.device("cpu"), Acquisition(nt=6)
+        # a 40 x 40 padded grid and 6 steps: one block per shot, seconds on the CPU
+        device = torch.device("cpu")
+        acq = Acquisition(nz=24, nx=24, nt=6, pad_cells=8, src_x=(0, 12, 23),
+                          rec_x=tuple(range(24)))
         args.batch, args.check_models, args.repeats = 1, 1, 1
         tiles, args.baseline = tiles[:1], False
         work = Path(tempfile.mkdtemp(prefix="vgan-emu-"))
