@@ -178,7 +178,8 @@ class _ShardWriter:
 
 def _chunks(todo, source: MapSource, chunk: int, processes: int = 0):
     """``((shard, first index, maps), maps)`` for every chunk of the shards in ``todo``, in
-    order. With ``processes > 1`` the maps are made by that many processes, ahead of use."""
+    order. With ``processes > 1`` the maps are made by that many processes, each chunk split
+    among them, up to two chunks ahead of use."""
     spans = [(k, c, min(c + chunk, b)) for k, a, b in todo for c in range(a, b, chunk)]
     if processes <= 1:
         for k, c, d in spans:
@@ -186,12 +187,18 @@ def _chunks(todo, source: MapSource, chunk: int, processes: int = 0):
             yield (k, c, maps), maps
         return
     with ProcessPoolExecutor(processes, mp_context=pool_context()) as pool:
-        ahead: deque[Future] = deque()
-        todo_spans = iter(spans)
-        for k, c, _ in spans:
-            while len(ahead) < 2 * processes and (nxt := next(todo_spans, None)) is not None:
-                ahead.append(pool.submit(source.maps, nxt[1], nxt[2]))
-            maps = ahead.popleft().result()
+
+        def submit(c: int, d: int) -> list[Future]:
+            cuts = np.linspace(c, d, min(processes, d - c) + 1).round().astype(int)
+            return [pool.submit(source.maps, int(lo), int(hi))
+                    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
+
+        ahead: deque[list[Future]] = deque(submit(c, d) for _, c, d in spans[:2])
+        for i, (k, c, _) in enumerate(spans):
+            parts = ahead.popleft()
+            if i + 2 < len(spans):
+                ahead.append(submit(*spans[i + 2][1:]))
+            maps = np.concatenate([part.result() for part in parts])
             yield (k, c, maps), maps
 
 
