@@ -186,13 +186,14 @@ def _chunks(todo, source: MapSource, chunk: int, processes: int = 0):
             maps = source.maps(c, d)
             yield (k, c, maps), maps
         return
-    with ProcessPoolExecutor(processes, mp_context=pool_context()) as pool:
+    pool = ProcessPoolExecutor(processes, mp_context=pool_context())
 
-        def submit(c: int, d: int) -> list[Future]:
-            cuts = np.linspace(c, d, min(processes, d - c) + 1).round().astype(int)
-            return [pool.submit(source.maps, int(lo), int(hi))
-                    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
+    def submit(c: int, d: int) -> list[Future]:
+        cuts = np.linspace(c, d, min(processes, d - c) + 1).round().astype(int)
+        return [pool.submit(source.maps, int(lo), int(hi))
+                for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
 
+    try:
         ahead: deque[list[Future]] = deque(submit(c, d) for _, c, d in spans[:2])
         for i, (k, c, _) in enumerate(spans):
             parts = ahead.popleft()
@@ -200,6 +201,8 @@ def _chunks(todo, source: MapSource, chunk: int, processes: int = 0):
                 ahead.append(submit(*spans[i + 2][1:]))
             maps = np.concatenate([part.result() for part in parts])
             yield (k, c, maps), maps
+    finally:  # stopped early (error, Ctrl-C): maps not started yet are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def map_processes(source: MapSource, cfg: SimConfig) -> int:
