@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,11 @@ def test_maps_made_by_processes_are_the_same():
     assert [key[:2] for key, _ in parallel] == [key[:2] for key, _ in serial]
     for (_, a), (_, b) in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)
+    stopped = _chunks([(0, 0, 400)], source, 4, processes=2)  # 100 chunks planned
+    next(stopped)
+    t0 = time.perf_counter()
+    stopped.close()  # queued maps are dropped, not made
+    assert time.perf_counter() - t0 < 5
 
 
 def test_map_processes_only_on_a_gpu_with_cores_to_spare(monkeypatch):
