@@ -112,6 +112,68 @@ def test_build_is_cached_and_atomic(monkeypatch, tmp_path):
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no temp left
 
 
+def test_build_is_shareable_and_a_broken_cached_file_is_rebuilt(monkeypatch, tmp_path):
+    monkeypatch.setenv("VELOCITYGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
+    built = cpu_build.build_library()
+    assert built.stat().st_mode & 0o777 == 0o755  # other users of a shared cache can load it
+    built.write_bytes(b"not a library")  # truncated or from another machine
+    assert load_library() is not None  # built again, loaded and checked
+    assert built.stat().st_size > 1000
+
+
+def test_compiler_errors_are_one_line_and_name_the_error(monkeypatch, tmp_path):
+    fake = tmp_path / "fake-g++"
+    fake.write_text('#!/bin/sh\ncase "$1" in --version) echo "fake 1.0";; -dumpmachine) '
+                    'echo x86_64-linux-gnu;; *) echo "recipe_cpu.cpp:3: error: boom" >&2; '
+                    'echo "compilation terminated." >&2; exit 1;; esac\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CXX", str(fake))
+    monkeypatch.setenv("VELOCITYGAN_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="^compiling the CPU recipe kernel failed: "
+                                          "recipe_cpu.cpp:3: error: boom$"):
+        cpu_build.build_library()
+
+
+def test_self_check_runs_under_inference_mode(monkeypatch):
+    monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])  # the first use in this process
+    v = models(SPARSE.nz, SPARSE.nx)
+    w = torch.from_numpy(physics.ricker(25.0, SPARSE.dt_s, SPARSE.nt))
+    with torch.inference_mode():
+        out = simulate_cpu(v, SPARSE, w, threads=1)
+    assert rel_l2(out, simulate_torch(v, SPARSE, w)) < 1e-5
+
+
+def test_numpy_scalars_and_float64_inputs_are_not_misread():
+    odd = Acquisition(nz=20, nx=16, nt=120, pad_cells=np.int64(10), dt_s=np.array(0.001),
+                      src_x=(np.int64(3), 12), src_z=2, rec_x=(0, 2, 5, 9, 15), rec_z=4)
+    assert type(odd.pad_cells) is int and type(odd.dt_s) is float
+    v = models(SPARSE.nz, SPARSE.nx).double()
+    w = torch.from_numpy(physics.ricker(25.0, SPARSE.dt_s, SPARSE.nt))
+    out = simulate_cpu(v, odd, w.double(), threads=1)
+    assert rel_l2(out, simulate_torch(v.float(), SPARSE, w)) < 1e-5
+
+
+def test_wrong_shapes_are_refused_before_the_kernel_runs():
+    v = models(SPARSE.nz, SPARSE.nx)
+    w = torch.from_numpy(physics.ricker(25.0, SPARSE.dt_s, SPARSE.nt))
+    with pytest.raises(ConfigError, match="wavelet must have nt=120 samples"):
+        simulate_cpu(v, SPARSE, w[:10])
+    with pytest.raises(ConfigError, match=r"velocity must be \(N, 20, 16\)"):
+        simulate_cpu(v[:, :10], SPARSE, w)
+
+
+def test_wavelet_gradient_matches_autograd_through_the_eager_recipe():
+    v = models(SPARSE.nz, SPARSE.nx)
+    grads = []
+    for run in (lambda w: simulate_cpu(v, SPARSE, w, threads=1),
+                lambda w: simulate_torch(v, SPARSE, w)):
+        w = torch.from_numpy(physics.ricker(25.0, SPARSE.dt_s, SPARSE.nt)).requires_grad_(True)
+        run(w).pow(2).sum().backward()
+        grads.append(w.grad)
+    assert grads[0] is not None and rel_l2(grads[0], grads[1]) < 1e-4
+
+
 def test_a_wrong_gradient_is_refused(monkeypatch):
     monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
     monkeypatch.setattr(cpu_kernel, "_gradient_disagreement", lambda lib, acq: 0.5)

@@ -238,6 +238,28 @@ def test_bad_velocity_fails_fast_with_one_line(velocity, match):
     assert "\n" not in str(info.value)
 
 
+def test_stability_limit_counts_the_sponge():
+    """A uniform 5990 m/s model passed the undamped bound (6060 m/s) but its records blow up in
+    the sponge (amplitudes ~1e14 after 1 s); the check now counts the sponge's damping."""
+    acq = Acquisition()
+    assert acq.stable_velocity_mps(0.0) == pytest.approx(acq.max_stable_velocity_mps)
+    assert 5850 < acq.stable_velocity_mps(5990.0) < acq.stable_velocity_mps(1500.0) < 6060
+    with pytest.raises(VelocityGANError, match=r"5990 m/s \(model 1\) is unstable"):
+        check_velocity(np.stack([np.full((70, 70), 3000.0), np.full((70, 70), 5990.0)]))
+    fast = np.full((70, 70), 5800.0, np.float32)
+    out = forward_model(fast, Acquisition(nt=1000), backend="torch", compile_mode="auto")
+    assert float(out.abs().max()) < 1e3  # 57 (5990 m/s: 1.9e14)
+
+
+def test_acquisition_takes_numpy_numbers_and_refuses_fractions():
+    acq = Acquisition(nz=np.int64(70), dt_s=np.float32(0.001), rec_x=np.arange(70))
+    assert type(acq.nz) is int and type(acq.dt_s) is float and type(acq.rec_x[5]) is int
+    with pytest.raises(VelocityGANError, match="nz=70.5 must be a whole number"):
+        Acquisition(nz=70.5)
+    with pytest.raises(VelocityGANError, match="dt_s='fast' must be a positive number"):
+        Acquisition(dt_s="fast")
+
+
 def test_bad_acquisition_and_backend():
     with pytest.raises(VelocityGANError, match="outside the grid"):
         Acquisition(rec_x=(0, 70))

@@ -32,6 +32,18 @@ CFL_LIMIT = 0.606
 MAX_VELOCITY_MPS = 10000.0
 
 
+def _whole(name: str, value: Any) -> int:
+    """``value`` as a Python int, or a one-line ConfigError if it is not a whole number."""
+    try:
+        number = float(value)
+        whole = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"acquisition {name}={value!r} must be a whole number") from None
+    if number != whole:
+        raise ConfigError(f"acquisition {name}={value!r} must be a whole number")
+    return whole
+
+
 @dataclass(frozen=True)
 class Acquisition:
     """Survey geometry and discretisation. Defaults reproduce OpenFWI's Vel/Fault/Style data.
@@ -65,15 +77,24 @@ class Acquisition:
     pad_cells: int = 120
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "src_x", tuple(int(i) for i in self.src_x))
-        object.__setattr__(self, "rec_x", tuple(int(i) for i in self.rec_x))
-        for name in ("nz", "nx", "nt"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"acquisition {name}={getattr(self, name)} must be >= 1")
+        # plain Python numbers: numpy scalars (e.g. read from .npz metadata) would otherwise
+        # leak float64/int64 into tensors and the compiled kernels' arguments
+        for name in ("nz", "nx", "nt", "src_z", "rec_z", "pad_cells"):
+            object.__setattr__(self, name, _whole(name, getattr(self, name)))
+        for name in ("src_x", "rec_x"):
+            object.__setattr__(self, name, tuple(_whole(name, i) for i in getattr(self, name)))
         for name in ("dx_m", "dt_s", "peak_freq_hz"):
-            value = float(getattr(self, name))
+            try:
+                value = float(getattr(self, name))
+            except (TypeError, ValueError):
+                value = math.nan
             if not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"acquisition {name}={value} must be a positive number")
+                raise ConfigError(f"acquisition {name}={getattr(self, name)!r} must be a "
+                                  "positive number")
+            object.__setattr__(self, name, value)
+        for name in ("nz", "nx", "nt"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"acquisition {name}={getattr(self, name)} must be >= 1")
         if self.pad_cells < 2:
             raise ConfigError(
                 f"acquisition pad_cells={self.pad_cells} must be >= 2 (120 = OpenFWI)"
@@ -107,8 +128,27 @@ class Acquisition:
 
     @property
     def max_stable_velocity_mps(self) -> float:
-        """Largest velocity in m/s that the explicit time step ``dt_s`` can propagate stably."""
+        """Largest velocity in m/s that the explicit time step ``dt_s`` can propagate stably
+        without damping (the sponge lowers it a little: :meth:`stable_velocity_mps`)."""
         return CFL_LIMIT * self.dx_m / self.dt_s
+
+    def sponge_strength(self, v_min_mps: Any) -> Any:
+        """The recipe's sponge strength ``kappa`` in 1/s for a model whose slowest velocity is
+        ``v_min_mps`` (float or tensor): ``3 v_min ln(1e7) / (2 (P - 1) dx)``."""
+        return 3.0 * v_min_mps * math.log(1e7) / (2.0 * (self.pad_cells - 1) * self.dx_m)
+
+    def stable_velocity_mps(self, v_min_mps: float) -> float:
+        """Largest velocity in m/s that stays stable inside the recipe's sponge of a model
+        whose slowest velocity is ``v_min_mps``.
+
+        With damping ``d = kappa dt`` per step the scheme is stable while
+        ``(32/3) (v dt/dx)^2 <= 4 - 2 d``; the same safety margin as ``CFL_LIMIT`` applies
+        (without damping this gives ``CFL_LIMIT``).
+        """
+        damping = self.sponge_strength(float(v_min_mps)) * self.dt_s
+        margin = CFL_LIMIT**2 / (3.0 / 8.0)
+        courant = math.sqrt(max(0.0, margin * (4.0 - 2.0 * damping) * 3.0 / 32.0))
+        return courant * self.dx_m / self.dt_s
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -188,7 +228,8 @@ def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) ->
 
     Fails with a one-line :class:`~velocitygan.errors.DataError` (a ``VelocityGANError``) for a
     wrong shape, NaN/Inf, velocities outside (0, 10000) m/s, or a velocity too fast for the time
-    step (``v*dt/dx`` must stay below 0.606 for the 4th-order 2-D scheme).
+    step (``v*dt/dx`` below 0.606 for the 4th-order 2-D scheme, a little less inside the
+    sponge: :meth:`Acquisition.stable_velocity_mps`).
 
     Args:
         velocity_mps: Velocity in m/s, ``(nz,nx)``, ``(N,nz,nx)`` or ``(N,1,nz,nx)``.
@@ -207,11 +248,15 @@ def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) ->
             f"velocity range [{v_min:g}, {v_max:g}] m/s is outside (0, {MAX_VELOCITY_MPS:g}) m/s; "
             "give velocities in m/s (not km/s, not normalised)"
         )
-    if v_max > acq.max_stable_velocity_mps:
-        courant = v_max * acq.dt_s / acq.dx_m
+    with torch.no_grad():
+        lows, highs = v.amin(dim=(1, 2)).tolist(), v.amax(dim=(1, 2)).tolist()
+    limits = [acq.stable_velocity_mps(low) for low in lows]
+    worst = max(range(len(highs)), key=lambda i: highs[i] - limits[i])
+    if highs[worst] > limits[worst]:
         raise DataError(
-            f"velocity {v_max:g} m/s is unstable with dt_s={acq.dt_s:g}, dx_m={acq.dx_m:g} "
-            f"(v*dt/dx={courant:.3f} > {CFL_LIMIT}); lower dt_s or keep v <= "
-            f"{acq.max_stable_velocity_mps:.0f} m/s"
+            f"velocity {highs[worst]:g} m/s (model {worst}) is unstable with "
+            f"dt_s={acq.dt_s:g}, dx_m={acq.dx_m:g} and the sponge of its slowest velocity "
+            f"{lows[worst]:g} m/s (v*dt/dx={highs[worst] * acq.dt_s / acq.dx_m:.3f}); lower "
+            f"dt_s or keep v <= {limits[worst]:.0f} m/s"
         )
     return v

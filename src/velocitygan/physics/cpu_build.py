@@ -2,8 +2,9 @@
 
 The compiler is ``$CXX``, else ``g++`` or ``c++``; the library goes to ``$VELOCITYGAN_CACHE``
 (default ``~/.cache/velocitygan``) under a name hashed from the source, the compiler's version
-and the flags, so a changed source or compiler builds anew and processes share one build. The
-file appears by atomic rename: a concurrent or interrupted build never leaves half a library.
+and target, the machine type and the flags (which follow the CPU's features), so a changed
+source, compiler or CPU builds anew and processes share one build. The file appears by atomic
+rename: a concurrent or interrupted build never leaves half a library.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from velocitygan.errors import ConfigError
 
-__all__ = ["SOURCE_FILE", "build_library", "cache_dir"]
+__all__ = ["SOURCE_FILE", "build_library", "cache_dir", "library_path"]
 
 SOURCE_FILE = Path(__file__).with_name("recipe_cpu.cpp")
 
@@ -47,20 +48,38 @@ def _flags() -> list[str]:
     return flags
 
 
-def build_library() -> Path:
-    """Compile the kernel into the cache (once per source, compiler and flags); return its path."""
-    compiler, flags = _compiler(), _flags()
+def _run(compiler: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
     try:
-        version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
-                                 timeout=60).stdout
+        return subprocess.run([compiler, *args], capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError) as exc:
         raise ConfigError(f"cannot run the C++ compiler {compiler}: {exc}") from None
-    key = hashlib.sha256(
-        "\0".join([SOURCE_FILE.read_text(), compiler, version, *flags]).encode()
-    ).hexdigest()[:16]
-    folder = cache_dir()
-    target = folder / f"recipe_cpu-{key}.so"
-    if target.exists():
+
+
+def _first_error(stderr: str) -> str:
+    """The compiler's first error line (the last line is often 'compilation terminated.')."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["no output"])[0][:300]
+
+
+def library_path() -> Path:
+    """Where the library for this source, compiler, machine and flags lives (may not exist)."""
+    compiler, flags = _compiler(), _flags()
+    version = _run(compiler, "--version", timeout=60).stdout
+    target = _run(compiler, "-dumpmachine", timeout=60).stdout.strip()
+    key = hashlib.sha256("\0".join(
+        [SOURCE_FILE.read_text(), compiler, version, target, platform.machine(), *flags]
+    ).encode()).hexdigest()[:16]
+    return cache_dir() / f"recipe_cpu-{key}.so"
+
+
+def build_library(rebuild: bool = False) -> Path:
+    """Compile the kernel into the cache (once per source, compiler, machine and flags);
+    return its path. ``rebuild`` replaces an existing file (e.g. one that would not load)."""
+    compiler, flags = _compiler(), _flags()
+    target = library_path()
+    folder = target.parent
+    if target.exists() and not rebuild:
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -70,11 +89,11 @@ def build_library() -> Path:
         raise ConfigError(f"cannot write the compiled kernel to {folder} ({exc}); "
                           "set VELOCITYGAN_CACHE to a writable folder") from None
     try:
-        done = subprocess.run([compiler, *flags, str(SOURCE_FILE), "-o", tmp],
-                              capture_output=True, text=True, timeout=300)
+        done = _run(compiler, *flags, str(SOURCE_FILE), "-o", tmp, timeout=300)
         if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ConfigError(f"compiling the CPU recipe kernel failed: {last}")
+            raise ConfigError(f"compiling the CPU recipe kernel failed: "
+                              f"{_first_error(done.stderr)}")
+        os.chmod(tmp, 0o755)  # mkstemp made it private; other users may share the cache
         os.replace(tmp, target)  # atomic: another process never sees half a library
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -18,12 +18,14 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
@@ -49,7 +51,7 @@ def load_library() -> ctypes.CDLL:
     """
     if _LIBRARY:
         return _LIBRARY[0]
-    lib = ctypes.CDLL(str(build_library()))
+    lib = _open(build_library())
     ptr, i32, f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
     common = [ptr, ptr, ptr, f32, ptr, i32, i32, i32, ptr, i32, i32, i32, i32]
     lib.recipe_shot.argtypes = [*common, ptr, ptr]
@@ -61,12 +63,28 @@ def load_library() -> ctypes.CDLL:
     return lib
 
 
+def _open(path: Path) -> ctypes.CDLL:
+    """Load the library; a cached file that does not load (truncated, another machine's) is
+    built again once."""
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError:
+        path = build_library(rebuild=True)
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise ConfigError(f"cannot load the compiled CPU recipe kernel {path} "
+                          f"({str(exc).splitlines()[0][:200]})") from None
+
+
 def _self_check(lib: ctypes.CDLL) -> None:
     """Refuse a library whose records or gradients differ from the eager recipe's."""
     acq = Acquisition(nz=12, nx=12, nt=60, pad_cells=6, src_x=(0, 7), rec_x=(0, 3, 4, 11))
-    err = recipe_disagreement(lambda v, a, w: _simulate(lib, v, a, w, threads=1), acq)
-    if err < TOLERANCE:
-        err = _gradient_disagreement(lib, acq)
+    # the caller may run under inference_mode or no_grad; the check needs autograd
+    with torch.inference_mode(False), torch.enable_grad():
+        err = recipe_disagreement(lambda v, a, w: _simulate(lib, v, a, w, threads=1), acq)
+        if err < TOLERANCE:
+            err = _gradient_disagreement(lib, acq)
     if not err < TOLERANCE:
         raise ConfigError(f"the compiled CPU recipe kernel disagrees with the recipe (relative "
                           f"L2 {err:.1e}); delete {cache_dir()} and retry, or use eager mode")
@@ -85,8 +103,7 @@ def _gradient_disagreement(lib: ctypes.CDLL, acq: Acquisition) -> float:
     for run in (lambda v: _simulate(lib, v, acq, w, threads=1),
                 lambda v: simulate_torch(v, acq, w)):
         v = v0[None].clone().requires_grad_(True)
-        with torch.enable_grad():  # the caller may run under no_grad
-            (run(v) * weights).sum().backward()
+        (run(v) * weights).sum().backward()
         grads.append(v.grad)
     return float((grads[0] - grads[1]).norm() / grads[1].norm())
 
@@ -109,8 +126,8 @@ class _Plan:
         height, width = alpha.shape[1:]
         return [_address(alpha[n]), _address(self.rel_z), _address(self.rel_x),
                 float(self.kappa_dt[n]), _address(amp[n, s]), acq.src_z + pad,
-                acq.src_x[s] + pad, acq.rec_z + pad, _address(self.rec_x), len(self.rec_x),
-                height, width, acq.nt]
+                acq.src_x[s] + pad, acq.rec_z + pad, _address(self.rec_x, np.int32),
+                len(self.rec_x), height, width, acq.nt]
 
     def each_shot(self, n_models: int, fn: Callable[[int, int, int], None]) -> None:
         """Run ``fn(thread, model, shot)`` for every shot on ``self.threads`` threads."""
@@ -128,12 +145,35 @@ class _Plan:
                 list(pool.map(worker, range(threads)))
 
 
-def _address(a: np.ndarray) -> int:
+def _address(a: np.ndarray, dtype: type = np.float32) -> int:
+    """Address of a C-contiguous array of ``dtype``; anything else would be misread in C."""
+    if a.dtype != dtype or not a.flags.c_contiguous:
+        raise TypeError(f"internal: kernel argument is {a.dtype}, contiguous="
+                        f"{a.flags.c_contiguous}; expected contiguous {np.dtype(dtype)}")
     return a.ctypes.data
 
 
 def _scratch(threads: int, floats: int) -> list[np.ndarray]:
     return [np.empty(floats, np.float32) for _ in range(threads)]
+
+
+def _available_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _threads_for_memory(threads: int, bytes_per_thread: int) -> int:
+    """At most ``threads``, and no more than half the available memory holds (at least 1)."""
+    available = _available_bytes()
+    if available is None:
+        return threads
+    return max(1, min(threads, available // 2 // max(1, bytes_per_thread)))
 
 
 def _forward(plan: _Plan, alpha: np.ndarray, amp: np.ndarray) -> np.ndarray:
@@ -153,7 +193,9 @@ def _backward(plan: _Plan, alpha: np.ndarray, amp: np.ndarray,
     acq, plane = plan.acq, (height + 4) * (width + 4)
     grad_alpha = np.empty((n_models, acq.n_shots, height, width), np.float32)
     grad_amp = np.empty((n_models, acq.n_shots, acq.nt), np.float32)
-    history = [None] * plan.threads  # (nt + 2) fields per thread, allocated when first used
+    # (nt + 2) fields per thread, allocated when first used: fewer threads where memory is short
+    plan = replace(plan, threads=_threads_for_memory(plan.threads, (acq.nt + 2) * plane * 4))
+    history = [None] * plan.threads
     work = _scratch(plan.threads, 3 * plane)
 
     def shot(k: int, n: int, s: int) -> None:
@@ -174,18 +216,19 @@ class _Recipe(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, alpha: torch.Tensor, src_amp: torch.Tensor,
                 plan: _Plan) -> torch.Tensor:
-        alpha_np = alpha.detach().contiguous().numpy()
-        amp_np = src_amp.detach().contiguous().numpy()
+        alpha_np = alpha.detach().float().contiguous().numpy()
+        amp_np = src_amp.detach().float().contiguous().numpy()
         ctx.plan = plan
         ctx.save_for_backward(alpha, src_amp)
         return torch.from_numpy(_forward(plan, alpha_np, amp_np))
 
     @staticmethod
+    @once_differentiable  # the adjoint is not itself differentiable: no double backward
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         alpha, src_amp = ctx.saved_tensors
         grad_alpha, grad_amp = _backward(
-            ctx.plan, alpha.detach().contiguous().numpy(),
-            src_amp.detach().contiguous().numpy(),
+            ctx.plan, alpha.detach().float().contiguous().numpy(),
+            src_amp.detach().float().contiguous().numpy(),
             np.ascontiguousarray(grad_out.detach().numpy(), np.float32))
         return torch.from_numpy(grad_alpha), torch.from_numpy(grad_amp), None
 
@@ -195,12 +238,13 @@ def _simulate(lib: ctypes.CDLL, v: torch.Tensor, acq: Acquisition, wavelet: torc
     """The recipe's records; differentiable with respect to ``v`` through torch autograd."""
     pad = acq.pad_cells
     v_pad = F.pad(v[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0]
-    alpha = (v_pad * (acq.dt_s / acq.dx_m)) ** 2  # (N, H, W)
-    src_amp = source_amplitudes(v, acq, wavelet)  # (N, S, nt)
+    alpha = (v_pad * float(acq.dt_s / acq.dx_m)) ** 2  # (N, H, W)
+    src_amp = source_amplitudes(v, acq, wavelet).float()  # (N, S, nt); carries wavelet grads
     kappa, _ = sponge_profile(acq, v.detach().amin(dim=(1, 2)))  # the sponge is not the model
     rel_z, rel_x = (np.ascontiguousarray(a.numpy(), np.float32) for a in sponge_axes(acq))
     plan = _Plan(lib=lib, acq=acq, kappa_dt=(kappa * acq.dt_s).numpy(), rel_z=rel_z,
-                 rel_x=rel_x, rec_x=np.asarray(acq.rec_x, np.int32) + pad, threads=threads)
+                 rel_x=rel_x, rec_x=(np.asarray(acq.rec_x) + pad).astype(np.int32),
+                 threads=threads)
     return _Recipe.apply(alpha, src_amp, plan)
 
 
@@ -214,17 +258,24 @@ def simulate_cpu(
     """Simulate all shots of all models with the compiled CPU kernel.
 
     Args:
-        velocity_mps: ``(N, nz, nx)`` float32 velocity in m/s (checked), on the CPU.
+        velocity_mps: ``(N, nz, nx)`` velocity in m/s (checked), on the CPU.
         acquisition: Geometry and discretisation.
-        wavelet: ``(nt,)`` source time function on the CPU.
+        wavelet: ``(nt,)`` source time function on the CPU (its gradient is kept).
         threads: Shots simulated in parallel (default ``torch.get_num_threads()``).
 
     Returns:
         ``(N, n_shots, nt, n_receivers)`` float32 pressure at the receivers, on the CPU;
-        differentiable with respect to ``velocity_mps`` when it requires grad.
+        differentiable with respect to ``velocity_mps`` and ``wavelet`` when they require grad.
     """
+    acq = acquisition
     if velocity_mps.device.type != "cpu":
         raise ConfigError("the CPU recipe kernel needs CPU tensors; use compile_mode='auto'")
+    if velocity_mps.dim() != 3 or tuple(velocity_mps.shape[1:]) != (acq.nz, acq.nx):
+        raise ConfigError(f"velocity must be (N, {acq.nz}, {acq.nx}) for this acquisition, "
+                          f"got {tuple(velocity_mps.shape)}")
+    if tuple(wavelet.shape) != (acq.nt,):
+        raise ConfigError(f"wavelet must have nt={acq.nt} samples, got shape "
+                          f"{tuple(wavelet.shape)}")
     lib = load_library()
-    return _simulate(lib, velocity_mps.float(), acquisition, wavelet.detach().cpu(),
+    return _simulate(lib, velocity_mps.float(), acq, wavelet.float().cpu(),
                      threads or torch.get_num_threads())

@@ -24,7 +24,6 @@ the model, so gradients flow only through the wave equation itself.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -53,8 +52,7 @@ def sponge_profile(
     Returns:
         ``kappa`` ``(N,)`` in 1/s and the unitless ``profile`` ``(nz+2P, nx+2P)`` in [0, 1].
     """
-    a_m = (acquisition.pad_cells - 1) * acquisition.dx_m
-    kappa = 3.0 * v_min_mps * math.log(1e7) / (2.0 * a_m)  # (N,)
+    kappa = acquisition.sponge_strength(v_min_mps)  # (N,)
     rel_z, rel_x = sponge_axes(acquisition, v_min_mps.device, v_min_mps.dtype)
     in_lr = rel_x > 0  # left/right zones cover the full height, corners included
     return kappa, torch.where(in_lr[None, :], rel_x[None, :], rel_z[:, None])
