@@ -252,7 +252,7 @@ def simulate_tiled(
     height, width = acq.nz + 2 * pad, acq.nx + 2 * pad
     kappa, _ = sponge_profile(acq, v.amin(dim=(1, 2)))
     kappa_dt = (kappa * acq.dt_s).float().contiguous()
-    src_amp = source_amplitudes(v, acq, wavelet).contiguous()  # (N, S, nt)
+    src_amp = source_amplitudes(v, acq, wavelet.float()).float().contiguous()  # (N, S, nt)
     src_x32 = torch.tensor(acq.src_x, dtype=torch.int32, device=dev) + pad
     rec_map = _receiver_map(acq, width, dev)
     courant = torch.tensor([acq.dt_s / acq.dx_m], dtype=torch.float32, device=dev)
