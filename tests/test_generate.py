@@ -227,3 +227,49 @@ def test_byte_identical_with_map_processes(made: Path, tmp_path: Path, monkeypat
     out = tmp_path / "ds"
     assert main([*GEN, "--out", str(out), "--workers", "1", "--val-fraction", "0.4"]) == 0
     assert _files(out) == _files(made)
+
+
+def test_full_disk_at_shard_creation_is_one_line(tmp_path: Path, monkeypatch, capsys):
+    import errno
+    import os
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    out = tmp_path / "g"
+    args = ["generate", "--family", "flatvel-a", "--samples", "2", "--shard-size", "1",
+            "--workers", "1", "--device", "cpu", "--out", str(out), "-q"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: [Errno 28] No space left") and err.count("\n") == 1
+    assert not list((out / "data").iterdir())  # no shard, no temporary file
+
+
+def test_two_runs_on_one_folder_are_refused(tmp_path: Path, capsys):
+    from velocitygan.io import exclusive_lock
+
+    out = tmp_path / "g"
+    out.mkdir()
+    args = ["generate", "--family", "flatvel-a", "--samples", "1", "--workers", "1",
+            "--device", "cpu", "--out", str(out), "-q"]
+    with exclusive_lock(out / ".lock", "test"):  # as if another run were writing there
+        assert main(args) == 2
+        assert "another process is writing the dataset in" in capsys.readouterr().err
+    assert main(args) == 0
+
+
+def test_prefetch_stops_promptly_when_the_consumer_stops():
+    import threading
+
+    from velocitygan.synth.simulate import _prefetch
+
+    before = threading.active_count()
+    stream = _prefetch(iter(range(5)), depth=2)
+    assert next(stream) == 0
+    time.sleep(0.3)  # the producer has made everything and waits to queue the end marker
+    t0 = time.perf_counter()
+    stream.close()
+    assert time.perf_counter() - t0 < 1.0
+    time.sleep(0.3)
+    assert threading.active_count() == before

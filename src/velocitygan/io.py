@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -15,7 +16,10 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["atomic_path", "fsync_path", "read_toml", "save_npy", "write_json", "write_text"]
+__all__ = [
+    "atomic_path", "exclusive_lock", "fsync_path", "preallocate", "read_toml", "save_npy",
+    "write_json", "write_text",
+]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -34,6 +38,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give users' files the usual mode
     try:
         yield Path(tmp)
+        fsync_path(tmp)  # the content reaches the disk before the name does (power loss)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -48,6 +53,44 @@ def fsync_path(path: str | Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def preallocate(path: str | Path) -> None:
+    """Reserve the disk blocks of a file that memory maps will fill (``np.lib.format.
+    open_memmap`` makes it sparse): a full disk then fails here with ``OSError`` (ENOSPC)
+    instead of killing the writing process with SIGBUS later. A no-op where the file system
+    cannot preallocate."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    except AttributeError:  # pragma: no cover - no posix_fallocate (not Linux)
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block; another process
+    holding it gives a one-line :class:`ConfigError` naming ``what``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another process is writing {what}; wait for it to finish or "
+                              "choose another output") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:

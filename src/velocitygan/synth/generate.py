@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data import SplitEntry, write_split
 from ..errors import ConfigError
-from ..io import fsync_path, save_npy, write_json
+from ..io import exclusive_lock, fsync_path, preallocate, save_npy, write_json
 from ..physics import Acquisition
 from .families import (
     VELOCITY_MAX_MPS,
@@ -153,6 +153,11 @@ class _ShardWriter:
         self.start, self.missing = a, b - a
         shape = (b - a, acq.n_shots, acq.nt, acq.n_receivers)
         np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
+        try:
+            preallocate(self.tmp)
+        except BaseException:
+            self.discard()
+            raise
         self.labels = np.empty((b - a, 1, acq.nz, acq.nx), dtype=np.float32)
 
     def put(self, a: int, maps: np.ndarray) -> bool:
@@ -291,18 +296,20 @@ def write_dataset(
             "shard_size": int(shard_size), "backend": cfg.backend, "acquisition": acq.to_dict()}
     plan = json.loads(json.dumps(plan))  # tuples -> lists, as read back from .plan.json
     out.mkdir(parents=True, exist_ok=True)
-    _check_plan(out, plan, overwrite)
-    write_json(out / ".plan.json", plan)
-    for sub in ("data", "model"):
-        (out / sub).mkdir(exist_ok=True)
-        for stray in (out / sub).glob(".*.tmp"):  # left by an interrupted run
-            stray.unlink(missing_ok=True)
-    ranges = _shard_ranges(source.n_samples, shard_size)
-    todo = [(k, a, b) for k, (a, b) in enumerate(ranges)
-            if not _shard_done(out, k, a, b, source, acq)]
-    done = source.n_samples - sum(b - a for _, a, b in todo)
-    bounds = _simulate_shards(out, todo, source, cfg, acq, progress, done) if todo else {}
-    return _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds)
+    # one run per folder: a second one would delete the first one's temporary shard files
+    with exclusive_lock(out / ".lock", f"the dataset in {out}"):
+        _check_plan(out, plan, overwrite)
+        write_json(out / ".plan.json", plan)
+        for sub in ("data", "model"):
+            (out / sub).mkdir(exist_ok=True)
+            for stray in (out / sub).glob(".*.tmp"):  # left by an interrupted run
+                stray.unlink(missing_ok=True)
+        ranges = _shard_ranges(source.n_samples, shard_size)
+        todo = [(k, a, b) for k, (a, b) in enumerate(ranges)
+                if not _shard_done(out, k, a, b, source, acq)]
+        done = source.n_samples - sum(b - a for _, a, b in todo)
+        bounds = _simulate_shards(out, todo, source, cfg, acq, progress, done) if todo else {}
+        return _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds)
 
 
 def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds) -> Path:

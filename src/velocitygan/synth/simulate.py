@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_path, fsync_path
+from ..io import atomic_path, fsync_path, preallocate
 from ..physics import (
     Acquisition,
     check_compile_mode,
@@ -161,7 +161,7 @@ def _in_process(
                                      cfg.compile_mode)
         return
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="vgan-write") as io:
-        # in order; WRITERS chunks are written while the next one is simulated: bounded memory
+        # in order; up to WRITERS + 1 chunks wait to be written while the next one is simulated
         pending: deque[tuple[Any, Future]] = deque()
         for key, maps in _prefetch(chunks):
             while len(pending) > WRITERS or (pending and pending[0][1].done()):
@@ -181,20 +181,24 @@ def _prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
     done = object()
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Queue ``item`` unless the consumer stopped; False if it did."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer thread
-            q.put(exc)
+            put(exc)
         finally:  # a generator of chunks ends here, in its own thread (map processes stop)
             close = getattr(items, "close", None)
             if close is not None:
@@ -326,6 +330,7 @@ def simulate_file(
             tqdm(total=n, unit="sample", disable=not progress, desc="simulate") as bar:
         # header and an empty body; the simulating processes fill in their rows
         np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        preallocate(tmp)  # a full disk fails here, not as SIGBUS in a writer
         for a, _ in simulate_chunks(chunks, cfg, acq.to_dict(), sink=lambda a: (tmp, a)):
             bar.update(min(cfg.chunk, n - a))
         fsync_path(tmp)
