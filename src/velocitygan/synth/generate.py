@@ -249,6 +249,9 @@ def _simulate_shards(out, todo, source, cfg: SimConfig, acq: Acquisition, progre
                 bounds[k] = (min(old[0], lo), max(old[1], hi))
                 if writers[k].put(c, maps):
                     finishing.append(closer.submit(writers.pop(k).finish))
+                for fut in finishing:  # a failed sync or rename stops the run at once
+                    if fut.done() and fut.exception() is not None:
+                        fut.result()
                 bar.update(len(maps))
         for fut in finishing:
             fut.result()  # a failed sync or rename is raised here
