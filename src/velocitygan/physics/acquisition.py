@@ -242,14 +242,13 @@ def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) ->
         if not bool(finite.all()):
             bad = int((~finite).sum())
             raise DataError(f"velocity contains {bad} NaN/Inf value(s); fix or drop those models")
-        v_min, v_max = float(v.min()), float(v.max())
+        lows, highs = v.amin(dim=(1, 2)).tolist(), v.amax(dim=(1, 2)).tolist()
+    v_min, v_max = min(lows), max(highs)
     if v_min <= 0 or v_max >= MAX_VELOCITY_MPS:
         raise DataError(
             f"velocity range [{v_min:g}, {v_max:g}] m/s is outside (0, {MAX_VELOCITY_MPS:g}) m/s; "
             "give velocities in m/s (not km/s, not normalised)"
         )
-    with torch.no_grad():
-        lows, highs = v.amin(dim=(1, 2)).tolist(), v.amax(dim=(1, 2)).tolist()
     limits = [acq.stable_velocity_mps(low) for low in lows]
     worst = max(range(len(highs)), key=lambda i: highs[i] - limits[i])
     if highs[worst] > limits[worst]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from velocitygan.errors import ConfigError
 
-__all__ = ["SOURCE_FILE", "build_library", "cache_dir", "library_path"]
+__all__ = ["SOURCE_FILE", "build_library", "cache_dir"]
 
 SOURCE_FILE = Path(__file__).with_name("recipe_cpu.cpp")
 
@@ -62,13 +62,12 @@ def _first_error(stderr: str) -> str:
     return (errors or lines or ["no output"])[0][:300]
 
 
-def library_path() -> Path:
+def _target(compiler: str, flags: list[str]) -> Path:
     """Where the library for this source, compiler, machine and flags lives (may not exist)."""
-    compiler, flags = _compiler(), _flags()
     version = _run(compiler, "--version", timeout=60).stdout
-    target = _run(compiler, "-dumpmachine", timeout=60).stdout.strip()
+    machine = _run(compiler, "-dumpmachine", timeout=60).stdout.strip()
     key = hashlib.sha256("\0".join(
-        [SOURCE_FILE.read_text(), compiler, version, target, platform.machine(), *flags]
+        [SOURCE_FILE.read_text(), compiler, version, machine, platform.machine(), *flags]
     ).encode()).hexdigest()[:16]
     return cache_dir() / f"recipe_cpu-{key}.so"
 
@@ -77,7 +76,7 @@ def build_library(rebuild: bool = False) -> Path:
     """Compile the kernel into the cache (once per source, compiler, machine and flags);
     return its path. ``rebuild`` replaces an existing file (e.g. one that would not load)."""
     compiler, flags = _compiler(), _flags()
-    target = library_path()
+    target = _target(compiler, flags)
     folder = target.parent
     if target.exists() and not rebuild:
         return target
