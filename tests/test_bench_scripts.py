@@ -55,3 +55,27 @@ def test_bench_generate_runs(tmp_path: Path):
     assert done.returncode == 0, done.stderr[-2000:]
     row = [line for line in out.read_text().splitlines() if line.startswith("| deepwave")]
     assert len(row) == 1 and row[0].endswith("% |")  # operator-busy share of an in-process run
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc (CUDA toolkit)")
+def test_kernel_compiles_as_cuda_with_the_shared_memory_it_declares(tmp_path: Path):
+    """nvcc builds every tiling of the sweep for sm_90 (the emulation compiles it as C++ only);
+    ptxas's static shared memory is TileConfig.shared_bytes, and the default tiling does not
+    spill registers to local memory."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_kernel import DEFAULT_TILES
+
+    from velocitygan.physics.cuda_kernel import TileConfig
+
+    out = tmp_path / "res.md"
+    done = _run("bench/kernel_resources.py", "--arch", "sm_90", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split(" | ") for line in out.read_text().splitlines()
+            if line.startswith("| ") and line[2].isdigit()]  # one per tiling
+    tiles = [TileConfig.parse(spec) for spec in DEFAULT_TILES.split(",")]
+    assert len(rows) == len(tiles)
+    for cfg, row in zip(tiles, rows, strict=True):
+        assert int(row[4]) == cfg.shared_bytes, (cfg.spec, row)
+        assert 0 < int(row[2]) <= 255
+    default = rows[0]  # the sweep starts with TileConfig's defaults
+    assert tiles[0] == TileConfig() and default[3] == "0/0", default
