@@ -9,8 +9,11 @@ shared memory; the table adds the resident blocks per multiprocessor those allow
 limit, from the architecture's published register file, thread and shared-memory limits) and
 two static properties of the tiling: the halo overhead (cells computed per output cell) and the
 global-memory bytes per output cell-step (reads of both fields and the velocity over the
-region, writes of both fields over the tile, per launch of ``steps`` steps). These are
-compile-time facts and arithmetic, not speeds: ``bench_kernel.py`` measures on a card.
+region, writes of both fields over the tile, per launch of ``steps`` steps), and the samples/s
+at which that traffic alone would saturate ``--bandwidth`` (one sample = 4.8e8 cell-steps; an
+upper bound: it ignores shared-memory, arithmetic and latency limits and the partial tiles
+at the grid edge). These are compile-time facts and arithmetic, not speeds:
+``bench_kernel.py`` measures on a card.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from velocitygan.physics.cuda_kernel import TileConfig, kernel_source
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_kernel import DEFAULT_TILES, parse_tiles  # noqa: E402
+
+CELL_STEPS = 5 * 1000 * 310 * 310  # one OpenFWI sample: shots x steps x padded cells
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="sm_90", choices=sorted(ARCHS))
     ap.add_argument("--tiles", default=DEFAULT_TILES,
                     help="comma list of TXxTZxSTEPSxSEG[xBUFFERS[xMINBLOCKS]]")
+    ap.add_argument("--bandwidth", type=float, default=3.0e12,
+                    help="global memory bandwidth for the bound, bytes/s (default: 3.0e12, a "
+                    "device-to-device copy on an H100 of this workplace)")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     args = ap.parse_args(argv)
     if shutil.which("nvcc") is None:
@@ -113,13 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--tiles: {exc}")
     version = subprocess.run(["nvcc", "--version"], capture_output=True, text=True).stdout
     release = re.search(r"release ([\d.]+)", version)
-    head = (f"nvcc {release.group(1) if release else '?'}, --arch {args.arch}; static: "
-            "nothing here ran on a GPU")
+    head = (f"nvcc {release.group(1) if release else '?'}, --arch {args.arch}, bound at "
+            f"{args.bandwidth:.2e} B/s; static: nothing here ran on a GPU")
     print(head, flush=True)
     lines = [head, "", "| tile (x, z, steps, rows/thread, buffers, min blocks) | threads | "
              "registers | spill bytes (st/ld) | shared bytes | blocks/SM (limit) | warps/SM | "
-             "cells per output cell | global B per output cell-step |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "cells per output cell | global B per output cell-step | traffic bound (samples/s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory(prefix="vgan-nvcc-") as work:
         for cfg in tiles:
             try:
@@ -134,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {label} | {cfg.threads} | {res.registers} | {res.spill_stores}/"
                          f"{res.spill_loads} | {res.shared_bytes} | {blocks} ({limit}) | "
                          f"{blocks * math.ceil(cfg.threads / 32)} | {redundancy:.2f} | "
-                         f"{nbytes:.2f} |")
+                         f"{nbytes:.2f} | {args.bandwidth / nbytes / CELL_STEPS:.0f} |")
             print(lines[-1], flush=True)
     if args.out:
         write_text(args.out, "# Recipe kernel: compiler resources per tiling\n\n"
