@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 
+import numpy as np
 import pytest
 import torch
 from trainkit import make_tiny_dataset, train_args
@@ -67,23 +68,37 @@ def test_inversionnet_and_user_errors(tiny, tmp_path, capsys):
     assert "--batch-size" in capsys.readouterr().err
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path, capsys):
+def _infinite_loss(monkeypatch) -> None:
+    """Make every generator loss infinite (settings that would are refused up front)."""
+    from velocitygan.train import loop
+
+    real = loop.generator_loss
+
+    def inf_loss(*args, **kwargs):
+        loss, parts = real(*args, **kwargs)
+        return loss * math.inf, parts
+
+    monkeypatch.setattr(loop, "generator_loss", inf_loss)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path, capsys, monkeypatch):
     run = tmp_path / "nan"
     assert main(train_args(tiny, run, "--epochs", "1", model="inversionnet")) == 0
     before = (run / "last.pt").read_bytes()
     capsys.readouterr()
-    rc = main(train_args(tiny, run, "--epochs", "2", "--resume", "--set", "l1_weight=inf",
-                         model="inversionnet"))
+    _infinite_loss(monkeypatch)
+    rc = main(train_args(tiny, run, "--epochs", "2", "--resume", model="inversionnet"))
     assert rc == 2
     err = capsys.readouterr().err
     assert "NaN/Inf" in err and "last.pt" in err and "Traceback" not in err
     assert (run / "last.pt").read_bytes() == before
 
 
-def test_nan_policy_skip_counts_batches(tiny, tmp_path):
+def test_nan_policy_skip_counts_batches(tiny, tmp_path, monkeypatch):
     run = tmp_path / "skip"
+    _infinite_loss(monkeypatch)
     rc = main(train_args(tiny, run, "--epochs", "1", "--nan-policy", "skip",
-                         "--set", "l1_weight=inf", model="inversionnet"))
+                         model="inversionnet"))
     assert rc == 0
     assert _rows(run)[-1]["skipped_batches"] == "6"  # 24 samples / batch 4, all skipped
 
@@ -156,3 +171,16 @@ def test_host_memory_reuse_follows_the_setting(tiny, tmp_path, monkeypatch):
     assert calls == ["train"]
     assert main(["data", "check", str(tiny["train"]), "--dataset", str(tiny["dataset"])]) == 0
     assert calls == ["train", "cli"]
+
+
+def test_bad_sample_read_in_a_loader_worker_is_one_line(tmp_path, capsys):
+    data = make_tiny_dataset(tmp_path / "nan")
+    x = np.load(tmp_path / "nan" / "train_data.npy")
+    x[5, 0, 0, 0] = np.nan
+    np.save(tmp_path / "nan" / "train_data.npy", x)
+    args = train_args(data, tmp_path / "run", "--epochs", "1")
+    args[args.index("--workers") + 1] = "2"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "NaN" in err[-1]
+    assert not any("Traceback" in line or "worker process" in line for line in err)

@@ -53,7 +53,11 @@ def test_dump_round_trip(tmp_path):
     ("text", "needle"),
     [("lerning_rate = 1.0\n", "lerning_rate"), ("[optimiser]\nlr = 1.0\n", "[optimiser]"),
      ("batch_size = 'big'\n", "batch_size"), ("bf16 = 'maybe'\n", "bf16"),
-     ("epochs = 0\n", "epochs")],
+     ("epochs = 0\n", "epochs"), ("min_lr_ratio = -3.0\n", "min_lr_ratio"),
+     ("[loss]\ngp_weight = -10.0\n", "gp_weight"), ("time_limit_min = nan\n", "time_limit_min"),
+     ("unfrozen_lr = -1.0\n", "unfrozen_lr"), ("betas = [1.5, 0.9]\n", "betas"),
+     ("betas = ['a', 0.9]\n", "betas"), ("critic_weight_decay = -1.0\n", "critic_weight_decay"),
+     ("seed = 99999999999999999999\n", "seed"), ("lr = inf\n", "lr")],
 )
 def test_bad_config_names_the_key(tmp_path, text, needle):
     f = tmp_path / "bad.toml"

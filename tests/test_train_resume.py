@@ -77,3 +77,53 @@ def test_ctrl_c_saves_last_checkpoint(tiny, tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err and "--resume" in err and "Traceback" not in err
     assert torch.load(run / "last.pt", weights_only=True)["step"] >= first
+
+
+def _rows(run):
+    with open(run / "metrics.csv", newline="") as fh:
+        return [(r["epoch"], r["step"], r["best"]) for r in csv.DictReader(fh)]
+
+
+def test_limit_stop_then_resume_keeps_the_partial_row_and_checks_the_data_order(
+        tiny, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "limit"
+    monkeypatch.chdir(tiny["train"].parent)  # relative paths, resumed from elsewhere below
+    rel = {"train": "train.txt", "val": "val.txt", "dataset": "tiny.toml"}
+    assert main(train_args(rel, run, *ARGS, "--max-steps", "5")) == 0
+    assert _rows(run) == [("1", "5", "1")]  # validated at the stop; best.pt is this model
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    # mid-epoch: another batch size or seed would skip or repeat samples of epoch 1
+    resumed = ["train", "--out", str(run), "--resume", "--workers", "0"]
+    assert main([*resumed, "--batch-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "batch_size 2 (checkpoint) vs 4 (now)" in err and len(err.strip().splitlines()) == 1
+    # new optimiser settings apply after a resume; the saved paths were absolute
+    assert main([*resumed, "--max-steps", "0", "--lr", "5e-3"]) == 0
+    rows = _rows(run)
+    assert rows[0] == ("1", "5", "1") and [r[:2] for r in rows[1:]] == [("1", "12"), ("2", "24")]
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    groups = ckpt["optimizers"]["generator"]["param_groups"]
+    assert all(g["base_lr"] == 5e-3 for g in groups)
+    assert ckpt["config"]["train"] == str(tiny["train"].resolve())
+
+
+def test_resumed_fine_tuning_does_not_need_its_starting_checkpoint(tiny, tmp_path):
+    src = tmp_path / "src"
+    assert main(train_args(tiny, src, "--epochs", "1", model="inversionnet")) == 0
+    run = tmp_path / "ft"
+    init = tmp_path / "init.pt"
+    init.write_bytes((src / "best.pt").read_bytes())
+    assert main(train_args(tiny, run, "--epochs", "2", "--max-steps", "3", "--init-from",
+                           str(init), model="inversionnet")) == 0
+    init.unlink()
+    assert main(train_args(tiny, run, "--epochs", "2", "--init-from", str(init), "--resume",
+                           "--max-steps", "0",
+                           model="inversionnet")) == 0
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 2
+
+
+def test_batch_of_one_per_process_is_a_one_line_error(tiny, tmp_path, capsys):
+    assert main(train_args(tiny, tmp_path / "b1", "--batch-size", "1")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines()[-1].startswith("error: batch_size = 1") and "Traceback" not in err

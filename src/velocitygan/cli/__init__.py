@@ -53,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = shown
 
 
+def _one_line(exc: Exception) -> str:
+    """The message of ``exc``; for an error re-raised by a DataLoader worker (its text is the
+    worker's whole traceback) only the original one-line message."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    kind, sep, message = last.partition(": ")
+    return message if sep and kind.rsplit(".", 1)[-1] == type(exc).__name__ else last
+
+
 def _run(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="velocitygan", standalone_mode=False)
@@ -65,7 +76,7 @@ def _run(argv: list[str] | None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except VelocityGANError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # the system refused: disk full, permissions, a vanished file
         print(f"error: {exc}", file=sys.stderr)

@@ -178,7 +178,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     elif want is list:
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             raise ConfigError(f"{source}: {key} = {value!r} should be a list of two numbers")
-        value = [float(v) for v in value]
+        try:
+            value = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: {key} = {value!r} should be a list of two numbers") \
+                from None
     elif want is str:
         if not isinstance(value, str):
             raise bad
@@ -239,11 +243,23 @@ def _validate(cfg: TrainConfig) -> None:
                 "val_batch_size", "workers"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key} = {getattr(cfg, key)} must be >= 0")
-    if cfg.time_limit_min < 0:
-        raise ConfigError(f"time_limit_min = {cfg.time_limit_min} must be >= 0")
+    if not 0 <= cfg.time_limit_min < math.inf:
+        raise ConfigError(f"time_limit_min = {cfg.time_limit_min} must be a number >= 0 "
+                          "(0 = no limit)")
+    if not -2**63 <= cfg.seed < 2**63:
+        raise ConfigError(f"seed = {cfg.seed} must fit in 64 bits (|seed| < 2**63)")
+    for key in ("weight_decay", "critic_weight_decay", "unfrozen_lr", "l1_weight", "l2_weight",
+                "adv_weight", "gp_weight"):
+        if not 0 <= getattr(cfg, key) < math.inf:  # also refuses NaN
+            raise ConfigError(f"{key} = {getattr(cfg, key)} must be a finite number >= 0")
+    if not 0 <= cfg.min_lr_ratio <= 1:
+        raise ConfigError(f"min_lr_ratio = {cfg.min_lr_ratio} must be in [0, 1]")
+    for key in ("betas", "critic_betas"):
+        if not all(0 <= b < 1 for b in getattr(cfg, key)):
+            raise ConfigError(f"{key} = {getattr(cfg, key)}: each must be in [0, 1)")
     for key in ("lr", "critic_lr", "width", "critic_width"):
-        if not getattr(cfg, key) > 0:
-            raise ConfigError(f"{key} = {getattr(cfg, key)} must be > 0")
+        if not 0 < getattr(cfg, key) < math.inf:
+            raise ConfigError(f"{key} = {getattr(cfg, key)} must be a finite number > 0")
     if cfg.cache_normalized and cfg.workers:
         raise ConfigError("cache_normalized needs workers = 0 (worker processes do not share "
                           "a cache); set workers = 0 or cache_normalized = false")

@@ -101,10 +101,11 @@ def allreduce_sum(values: list[float], env: DistEnv) -> list[float]:
     return t.tolist()
 
 
-def broadcast_module(module: nn.Module, env: DistEnv) -> None:
-    """Copy rank 0's parameters and buffers to every process."""
+def broadcast_module(module: nn.Module, env: DistEnv, *, buffers_only: bool = False) -> None:
+    """Copy rank 0's parameters and buffers (or only the buffers) to every process."""
     if not env.enabled:
         return
+    tensors = list(module.buffers()) if buffers_only else [*module.parameters(), *module.buffers()]
     with torch.no_grad():
-        for t in list(module.parameters()) + list(module.buffers()):
+        for t in tensors:
             dist.broadcast(t.data, src=0)

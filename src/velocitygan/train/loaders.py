@@ -65,7 +65,12 @@ def local_batch(cfg: TrainConfig, env: DistEnv) -> int:
     if cfg.batch_size % env.world_size:
         raise ConfigError(f"batch_size = {cfg.batch_size} is not divisible by the "
                           f"{env.world_size} processes; pick a multiple of {env.world_size}")
-    return cfg.batch_size // env.world_size
+    local = cfg.batch_size // env.world_size
+    if local < 2:
+        raise ConfigError(f"batch_size = {cfg.batch_size} gives {local} sample per process; "
+                          "BatchNorm needs at least 2: use --batch-size "
+                          f"{2 * env.world_size} or more")
+    return local
 
 
 def _limit(ds: Dataset, n: int) -> Dataset:

@@ -20,7 +20,7 @@ from ..checkpoint import save_checkpoint
 from ..errors import VelocityGANError
 from ..io import atomic_path
 from ..metrics import MetricAccumulator
-from .distributed import allreduce_grads, allreduce_sum
+from .distributed import allreduce_grads, allreduce_sum, broadcast_module
 from .gan import critic_loss, generator_loss, interpolation_factors
 from .loaders import batches_per_epoch, train_loader
 from .runlog import RunLog
@@ -216,7 +216,12 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
 
 @torch.no_grad()
 def validate(ts: TrainState, loader: DataLoader) -> dict[str, float]:
-    """Global MAE, RMSE, SSIM (normalised; OpenFWI conventions) and m/s figures."""
+    """Global MAE, RMSE, SSIM (normalised; OpenFWI conventions) and m/s figures.
+
+    Every process first takes rank 0's BatchNorm running statistics (each process updated its
+    own from its own batches), so all shares are scored with the network ``last.pt`` saves.
+    """
+    broadcast_module(ts.generator, ts.env, buffers_only=True)
     ts.generator.eval()
     acc = MetricAccumulator(half_range_mps=(ts.spec.label_max - ts.spec.label_min) / 2)
     for x, y in loader:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -38,6 +39,20 @@ def _check_resume_spec(ckpt: dict[str, Any], spec: DatasetSpec, source: Path) ->
                           "resume with the same --dataset")
 
 
+def absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its file paths made absolute (split files, run folder, init checkpoint, a
+    dataset card or TOML file), so that ``config.toml`` resumes from any working directory;
+    benchmark dataset names stay as they are."""
+    def absolute(text: str) -> str:
+        return str(Path(text).expanduser().resolve()) if text else text
+
+    file, sep, name = cfg.dataset.partition("#")
+    dataset = (absolute(file) + sep + name) if Path(file).expanduser().is_file() else cfg.dataset
+    return dataclasses.replace(cfg, train=absolute(cfg.train), val=absolute(cfg.val),
+                               out=absolute(cfg.out), init_from=absolute(cfg.init_from),
+                               dataset=dataset)
+
+
 def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path:
     """Train VelocityGAN or InversionNet; returns the run folder.
 
@@ -57,6 +72,7 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
         cfg = resolve_config(base=base, overrides=config)
     if not cfg.out:
         raise ConfigError("no run folder given; pass --out RUN")
+    cfg = absolute_paths(cfg)
     run_dir = Path(cfg.out).expanduser()
     spec = get_dataset(cfg.dataset)
     last = run_dir / "last.pt"
@@ -121,7 +137,7 @@ def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
     if cfg.reuse_host_memory:
         reuse_freed_memory()
     train_ds, val_ds, augment = build_datasets(cfg, spec)
-    ts = build_state(cfg, spec, env, plan)
+    ts = build_state(cfg, spec, env, plan, restoring=ckpt is not None)
     if ckpt is not None:
         restore_state(ts, ckpt, str(run_dir / "last.pt"))
     if env.is_main:
@@ -130,7 +146,7 @@ def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
             cfg, header=f"velocitygan {__version__}: resolved training configuration\n"
                         f"resume: velocitygan train --out {run_dir} --resume"))
     log = RunLog(run_dir if env.is_main else None, progress=cfg.progress,
-                 tensorboard=cfg.tensorboard, resume_epoch=ts.epoch + 1 if ckpt else None)
+                 tensorboard=cfg.tensorboard, resume_step=ts.step if ckpt else None)
     log.info(f"{'resuming' if ckpt else 'training'} {cfg.model} on {len(train_ds)} samples "
              f"(validation {len(val_ds)}), {env.world_size} process(es) on {env.device}; "
              f"{plan.describe()}; run folder {run_dir}")

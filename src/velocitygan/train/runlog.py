@@ -38,11 +38,13 @@ class RunLog:
         progress: ``bar`` (tqdm), ``log`` (plain lines), ``off``, or ``auto``
             (bar when stderr is a terminal, otherwise plain lines).
         tensorboard: write event files under ``run_dir/tensorboard`` if TensorBoard imports.
-        resume_epoch: on resume, keep only rows of epochs before this one (the rest are redone).
+        resume_step: on resume, the checkpoint's step: rows logged after it are dropped (they
+            are redone); rows up to it stay, a stopped epoch's partial validation included, so
+            that the row that made ``best.pt`` is still there.
     """
 
     def __init__(self, run_dir: Path | None, *, progress: str = "auto", tensorboard: bool = True,
-                 resume_epoch: int | None = None) -> None:
+                 resume_step: int | None = None) -> None:
         self.run_dir = run_dir
         self.mode = "off" if run_dir is None else progress
         if self.mode == "auto":
@@ -54,9 +56,9 @@ class RunLog:
         if run_dir is None:
             return
         csv_path = run_dir / "metrics.csv"
-        if resume_epoch is not None and csv_path.is_file():
+        if resume_step is not None and csv_path.is_file():
             with open(csv_path, newline="") as fh:
-                self.rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < resume_epoch]
+                self.rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
         self._write_csv()
         if tensorboard:
             try:

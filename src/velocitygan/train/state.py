@@ -114,12 +114,17 @@ def apply_lr(ts: TrainState) -> None:
             group["lr"] = group["base_lr"] * factor
 
 
-def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPlan) -> TrainState:
-    """Build networks (seeded), optional init/freeze, DDP wrapper and optimisers."""
+def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPlan, *,
+                restoring: bool = False) -> TrainState:
+    """Build networks (seeded), optional init/freeze, DDP wrapper and optimisers.
+
+    ``restoring``: a checkpoint will overwrite the weights, so ``init_from`` is not read (a
+    resumed fine-tuning run does not need its starting checkpoint any more).
+    """
     torch.manual_seed(cfg.seed)
     shots, nt, receivers = spec.seismic_shape
     generator = InversionNet(width=cfg.width, in_channels=shots, nt=nt, n_receivers=receivers)
-    if cfg.init_from:
+    if cfg.init_from and not restoring:
         _init_from(generator, cfg.init_from)
     frozen = _freeze(generator, cfg.freeze)
     critic = None
@@ -158,6 +163,21 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
     return rng
 
 
+def _data_order(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings that fix which samples the first ``batches_done`` batches of an epoch were."""
+    return {"seed": cfg.seed, "batch_size": cfg.batch_size, "train": cfg.train,
+            "train_limit": cfg.train_limit}
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load moments and step counts, but keep this run's lr, betas and weight decay (a resume
+    with a new ``--lr`` uses it; ``load_state_dict`` alone would bring back the saved ones)."""
+    fresh = [{k: g[k] for k in ("base_lr", "betas", "weight_decay")} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, keep in zip(opt.param_groups, fresh, strict=True):
+        group.update(keep)
+
+
 def checkpoint_state(ts: TrainState) -> dict[str, Any]:
     """The checkpoint dict (tensors, numbers, strings, lists, dicts only)."""
     cfg = ts.cfg
@@ -170,7 +190,8 @@ def checkpoint_state(ts: TrainState) -> dict[str, Any]:
         "optimizers": {"generator": ts.opt_g.state_dict()}
         | ({} if ts.opt_d is None else {"critic": ts.opt_d.state_dict()}),
         "epoch": ts.epoch, "step": ts.step,
-        "position": {"epoch": ts.epoch, "batches_done": ts.batches_done},
+        "position": {"epoch": ts.epoch, "batches_done": ts.batches_done,
+                     "order": _data_order(cfg)},
         "config": cfg.to_dict(),
         "metrics": {"best_val_mae": ts.best_val_mae, "elapsed_s": ts.elapsed_s,
                     "epoch_sums": dict(ts.sums), "skipped": ts.skipped,
@@ -186,15 +207,21 @@ def restore_state(ts: TrainState, ckpt: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: checkpoint is a {kind} run; this run is {ts.cfg.model}")
     try:
         ts.generator.load_state_dict(ckpt["generator"])
-        ts.opt_g.load_state_dict(ckpt["optimizers"]["generator"])
+        _load_optimizer(ts.opt_g, ckpt["optimizers"]["generator"])
         if ts.critic is not None:
             ts.critic.load_state_dict(ckpt["discriminator"])
-            ts.opt_d.load_state_dict(ckpt["optimizers"]["critic"])
+            _load_optimizer(ts.opt_d, ckpt["optimizers"]["critic"])
     except (KeyError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[-1].strip()[:200]
         raise ConfigError(f"{source}: does not fit this run's networks ({first}); "
                           "resume with the run's own config.toml") from None
     pos, metrics = ckpt["position"], ckpt.get("metrics", {})
+    saved, now = pos.get("order"), _data_order(ts.cfg)
+    if int(pos["batches_done"]) and saved is not None and saved != now:
+        what = ", ".join(f"{k} {saved.get(k)!r} (checkpoint) vs {v!r} (now)"
+                         for k, v in now.items() if saved.get(k) != v)
+        raise ConfigError(f"{source}: stopped mid-epoch, and resuming needs the same data order: "
+                          f"{what}; resume with the saved values (config.toml)")
     ts.epoch, ts.batches_done, ts.step = int(pos["epoch"]), int(pos["batches_done"]), ckpt["step"]
     ts.best_val_mae = float(metrics.get("best_val_mae", math.inf))
     ts.elapsed_s = float(metrics.get("elapsed_s", 0.0))
