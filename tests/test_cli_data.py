@@ -50,3 +50,21 @@ def test_console_script_has_no_traceback(tmp_path: Path):
                         str(tmp_path / "missing.txt")], capture_output=True, text=True, env=env)
     assert r.returncode == 1
     assert "Traceback" not in r.stderr and "split file not found" in r.stderr
+
+
+def test_data_check_flags_scaled_and_empty_splits(tmp_path: Path, tiny_split: Path, capsys):
+    for k in (0, 1):
+        path = tmp_path / "data" / f"data{k}.npy"
+        np.save(path, np.load(path) * 1e4)  # e.g. another unit
+    assert main(["data", "check", str(tiny_split)]) == 1
+    assert "exceed the range" in capsys.readouterr().err
+    for k in (0, 1):
+        path = tmp_path / "data" / f"data{k}.npy"
+        np.save(path, np.load(path) * 1e-8)  # e.g. already normalised
+    assert main(["data", "check", str(tiny_split)]) == 1
+    assert "already normalised" in capsys.readouterr().err
+    np.save(tmp_path / "e.npy", np.zeros((0, 5, 1000, 70), np.float32))
+    np.save(tmp_path / "m.npy", np.zeros((0, 1, 70, 70), np.float32))
+    (tmp_path / "empty.txt").write_text("e.npy\tm.npy\n")
+    assert main(["data", "check", str(tmp_path / "empty.txt")]) == 1
+    assert "hold no samples" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from velocitygan.data import (
     normalize_seismic,
     normalize_velocity,
     read_split,
+    write_split,
 )
 from velocitygan.errors import ConfigError, DataError
 
@@ -160,3 +161,35 @@ def test_empty_split_truncated_and_non_npy(tmp_path: Path, tiny_split: Path):
     _expect(tiny_split, "truncated .npy file")
     path.write_text("this is not numpy")
     _expect(tiny_split, "not a valid .npy file")
+
+
+def test_split_with_byte_order_mark_and_atomic_write_split(tmp_path: Path, tiny_split: Path):
+    text = tiny_split.read_text()
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert [e.data for e in read_split(bom)] == [e.data for e in read_split(tiny_split)]
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OSError):  # the target is a folder: nothing half-written stays behind
+        write_split(tmp_path / "taken", read_split(tiny_split))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(("card", "needle"), [
+    ({"normalization": 5}, "'normalization' must be an object"),
+    ({"normalization": None}, "'normalization' must be an object"),
+    ({"data_min": -1.0, "data_max": float("inf")}, "finite"),
+    ({"data_min": -1.0, "data_max": 1.0, "label_max": float("nan")}, "finite"),
+    ({"data_min": -1.0, "data_max": 1.0, "seismic_shape": [5, 0, 70]}, "seismic_shape"),
+])
+def test_malformed_cards_are_config_errors(tmp_path: Path, card: dict, needle: str):
+    path = tmp_path / "dataset.json"
+    path.write_text(json.dumps(card))
+    with pytest.raises(ConfigError, match=needle):
+        get_dataset(str(path))
+
+
+def test_toml_dataset_that_is_not_a_table(tmp_path: Path):
+    path = tmp_path / "ds.toml"
+    path.write_text("[datasets]\nfoo = 3\n")
+    with pytest.raises(ConfigError, match="datasets.foo must be a table"):
+        get_dataset(f"{path}#foo")

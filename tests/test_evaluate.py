@@ -116,3 +116,20 @@ def test_physics_option_reports_data_misfit(setup, tmp_path) -> None:
     assert np.isfinite(r["data_misfit"]) and r["data_misfit"] > 0
     with open(tmp_path / "phys" / "per_sample.csv") as fh:
         assert "data_misfit" in next(csv.reader(fh))
+
+
+def test_evaluate_warns_on_scaled_data_and_refuses_an_empty_split(setup, tmp_path, capsys):
+    root, _, ckpt = setup
+    np.save(tmp_path / "d.npy", np.load(root / "data" / "data0.npy") * 1e3)
+    np.save(tmp_path / "m.npy", np.load(root / "model" / "model0.npy"))
+    (tmp_path / "big.txt").write_text("d.npy\tm.npy\n")
+    assert main(["evaluate", "-c", str(ckpt), "--data", str(tmp_path / "big.txt"), "--out",
+                 str(tmp_path / "ev")]) == 0
+    assert "warning:" in capsys.readouterr().err
+    np.save(tmp_path / "e.npy", np.zeros((0, 5, 1000, 70), np.float32))
+    np.save(tmp_path / "em.npy", np.zeros((0, 1, 70, 70), np.float32))
+    (tmp_path / "empty.txt").write_text("e.npy\tem.npy\n")
+    assert main(["evaluate", "-c", str(ckpt), "--data", str(tmp_path / "empty.txt"), "--out",
+                 str(tmp_path / "ev2")]) == 2
+    err = capsys.readouterr().err
+    assert "no samples" in err and "Traceback" not in err

@@ -37,3 +37,18 @@ def test_export_normalized_network(tmp_path) -> None:
     r = export_onnx(ckpt, tmp_path / "n.onnx", physical_units=False)
     assert r["max_abs_diff"] < 1e-4 and r["units"] == "normalised -> normalised"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "n.onnx"]  # no temp files
+
+
+def test_failed_verification_keeps_the_previous_export(tmp_path, monkeypatch) -> None:
+    from velocitygan import export
+    from velocitygan.errors import VelocityGANError
+
+    ckpt = write_checkpoint(tmp_path / "c.pt", tiny_generator(seed=6))
+    out = tmp_path / "m.onnx"
+    export_onnx(ckpt, out)
+    before = out.read_bytes()
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # every comparison fails
+    with pytest.raises(VelocityGANError, match="nothing written"):
+        export_onnx(ckpt, out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "m.onnx"]

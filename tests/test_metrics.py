@@ -12,6 +12,7 @@ from velocitygan.metrics import (
     MetricAccumulator,
     mae,
     mae_per_sample,
+    mse,
     rmse,
     rmse_per_sample,
     ssim,
@@ -144,3 +145,13 @@ def test_metrics_on_gpu_match_cpu(pair) -> None:
     acc = MetricAccumulator()
     acc.update(p.cuda(), t.cuda())
     assert acc.compute()["mae"] == pytest.approx(mae(p, t).item(), rel=1e-5)
+
+
+def test_mismatched_shapes_are_refused_not_broadcast():
+    pred, true = torch.zeros(4, 1, 70, 70), torch.zeros(4, 70, 70)
+    for fn in (mae, mse, mae_per_sample, rmse_per_sample):
+        with pytest.raises(ValueError, match="does not match"):
+            fn(pred, true[:3])
+    assert float(mae(pred, true)) == 0.0  # (N, H, W) against (N, 1, H, W): same maps
+    with pytest.raises(ValueError, match="does not match"):
+        MetricAccumulator().update(pred, torch.zeros(2, 1, 70, 70))

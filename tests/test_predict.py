@@ -57,7 +57,7 @@ def test_predict_warns_on_out_of_range_and_rejects_nan(setup, tmp_path, capsys) 
     assert main(["predict", "-c", str(ckpt), "-i", str(tmp_path / "loud.npy"),
                  "-o", str(tmp_path / "v.npy")]) == 0  # fmt: skip
     err = capsys.readouterr().err
-    assert "warning:" in err and "exceed the training range" in err
+    assert "warning:" in err and "exceed the range" in err
     np.save(tmp_path / "quiet.npy", x * 1e-3)
     assert main(["predict", "-c", str(ckpt), "-i", str(tmp_path / "quiet.npy"),
                  "-o", str(tmp_path / "v.npy")]) == 0  # fmt: skip
@@ -167,3 +167,13 @@ def test_segy_traces_are_ordered_by_receiver_position(tmp_path) -> None:
         got = read_segy_gathers(path).data
         expected = data if recorded else data[:, :, [3, 0, 5, 1, 4, 2]]
         np.testing.assert_array_equal(got, expected)
+
+
+def test_nan_error_names_the_sample_in_the_file(setup, tmp_path, capsys) -> None:
+    root, _, _, ckpt = setup
+    x = np.repeat(np.load(root / "data" / "data0.npy")[:1], 5, axis=0)
+    x[3, 1, 10, 10] = np.inf
+    np.save(tmp_path / "x.npy", x)
+    assert main(["predict", "-c", str(ckpt), "-i", str(tmp_path / "x.npy"), "-o",
+                 str(tmp_path / "v.npy"), "--batch-size", "2"]) == 2
+    assert "sample 3 contains NaN" in capsys.readouterr().err

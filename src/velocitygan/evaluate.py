@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from . import __version__
 from .data import DatasetSpec, OpenFWIDataset, denormalize_seismic, denormalize_velocity
+from .data.check import amplitude_problem
 from .errors import DataError
 from .io import save_npy, write_json, write_text
 from .metrics import MetricAccumulator, mae_per_sample, rmse_per_sample, ssim_per_sample
@@ -61,7 +63,10 @@ def evaluate_model(
     """Run the model over ``dataset``; return (global metrics, per-sample rows, predictions m/s)."""
     if not dataset.labeled:
         raise DataError("evaluation needs labels: the split file must list DATA<TAB>LABEL pairs")
+    if len(dataset) == 0:
+        raise DataError("the split's files hold no samples; nothing to evaluate")
     model, spec = loaded.model, dataset.spec
+    x_lo, x_hi = float("inf"), float("-inf")  # normalised input range, checked after the loop
     device = next(model.parameters()).device
     half_range_mps = (spec.label_max - spec.label_min) / 2
     acc = MetricAccumulator(half_range_mps=half_range_mps)
@@ -71,6 +76,7 @@ def evaluate_model(
     misfits: list[float] = []
     for x, y in loader:
         x, y = x.to(device), y.to(device)
+        x_lo, x_hi = min(x_lo, float(x.min())), max(x_hi, float(x.max()))
         p = model(x).float()
         acc.update(p, y)
         m, r, s = mae_per_sample(p, y), rmse_per_sample(p, y), ssim_per_sample(p, y)
@@ -87,6 +93,10 @@ def evaluate_model(
                 "mae": float(m[k]), "rmse": float(r[k]), "ssim": float(s[k]),
                 "mae_mps": float(m[k]) * half_range_mps,
             })  # fmt: skip
+    raw = denormalize_seismic(np.array([x_lo, x_hi], dtype=np.float64), spec)
+    problem = amplitude_problem(float(raw[0]), float(raw[1]), spec, "evaluated split")
+    if problem:
+        warnings.warn(f"{problem}; the metrics may mean little", stacklevel=2)
     metrics = acc.compute()
     if physics:
         for row, value in zip(rows, misfits, strict=True):

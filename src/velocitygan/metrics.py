@@ -43,14 +43,24 @@ def _as_nchw(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _difference(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """``pred - true`` as ``(N, C, H, W)``; shapes must agree (no silent broadcasting, which
+    would compare every prediction with every map)."""
+    a, b = _as_nchw(pred), _as_nchw(true)
+    if a.shape != b.shape:
+        raise ValueError(f"prediction shape {tuple(pred.shape)} does not match target shape "
+                         f"{tuple(true.shape)}")
+    return a - b
+
+
 def mae(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """Mean absolute error over all pixels (same units as the inputs)."""
-    return (pred - true).abs().mean()
+    return _difference(pred, true).abs().mean()
 
 
 def mse(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """Mean squared error over all pixels."""
-    return ((pred - true) ** 2).mean()
+    return (_difference(pred, true) ** 2).mean()
 
 
 def rmse(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -60,12 +70,12 @@ def rmse(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
 
 def mae_per_sample(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """MAE of each sample, shape ``(N,)`` (same units as the inputs)."""
-    return (pred - true).abs().flatten(1).mean(1)
+    return _difference(pred, true).abs().flatten(1).mean(1)
 
 
 def rmse_per_sample(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """RMSE of each sample, shape ``(N,)`` (same units as the inputs)."""
-    return ((pred - true) ** 2).flatten(1).mean(1).sqrt()
+    return (_difference(pred, true) ** 2).flatten(1).mean(1).sqrt()
 
 
 def gaussian_window(
@@ -143,7 +153,7 @@ class MetricAccumulator:
     def update(self, pred: torch.Tensor, true: torch.Tensor) -> None:
         """Add a batch ``(N, 1, H, W)`` of predictions and targets (normalised scale)."""
         pred, true = pred.float(), true.float()
-        diff = pred - true
+        diff = _difference(pred, true)
         self.abs_sum += float(diff.abs().sum())
         self.sq_sum += float((diff**2).sum())
         self.ssim_sum += float(ssim_per_sample(pred, true).sum())

@@ -19,6 +19,7 @@ import torch
 
 from .checkpoint import load_generator
 from .data import DatasetSpec, get_dataset, normalize_seismic, read_split
+from .data.check import amplitude_problem
 from .data.npyfile import open_npy
 from .errors import ConfigError, DataError
 from .io import save_npy
@@ -36,7 +37,6 @@ __all__ = [
     "predict",
 ]
 
-RANGE_TOLERANCE = 0.10  # warn when raw amplitudes exceed the training bounds by more than 10 %
 
 
 class InputRangeWarning(UserWarning):
@@ -102,26 +102,16 @@ def resolve_spec(loaded: LoadedModel, dataset: str | Path | DatasetSpec | None) 
     return loaded.spec
 
 
-def check_input_range(x_raw: np.ndarray, spec: DatasetSpec, what: str) -> str | None:
-    """Raise on NaN/Inf; return a warning text when amplitudes look unlike the training data."""
+def check_input_range(x_raw: np.ndarray, spec: DatasetSpec, what: str,
+                      offset: int = 0) -> str | None:
+    """Raise on NaN/Inf (naming the sample: ``offset`` is the index of ``x_raw[0]`` in the
+    input); return a warning text when amplitudes look unlike the training data."""
     if not np.isfinite(x_raw).all():
         bad = int(np.argwhere(~np.isfinite(x_raw).reshape(len(x_raw), -1).all(1))[0, 0])
-        raise DataError(f"{what}: sample {bad} contains NaN or Inf; clean or drop it first")
-    lo, hi = float(x_raw.min()), float(x_raw.max())
-    tol_lo, tol_hi = spec.data_min * (1 + RANGE_TOLERANCE), spec.data_max * (1 + RANGE_TOLERANCE)
-    if lo < tol_lo or hi > tol_hi:
-        return (
-            f"{what}: raw amplitudes {lo:.4g} .. {hi:.4g} exceed the training range "
-            f"{spec.data_min:.4g} .. {spec.data_max:.4g} ({spec.name}) by more than "
-            f"{RANGE_TOLERANCE:.0%}; predictions may be unreliable (check units and scaling)"
-        )
-    weak = RANGE_TOLERANCE * min(-spec.data_min, spec.data_max)
-    if max(-lo, hi) < weak:
-        return (
-            f"{what}: raw amplitudes {lo:.4g} .. {hi:.4g} are far weaker than the training data "
-            f"({spec.data_min:.4g} .. {spec.data_max:.4g}); is the input already normalised?"
-        )
-    return None
+        raise DataError(f"{what}: sample {offset + bad} contains NaN or Inf; clean or drop it "
+                        "first")
+    problem = amplitude_problem(float(x_raw.min()), float(x_raw.max()), spec, what)
+    return None if problem is None else f"{problem}; predictions may be unreliable"
 
 
 def _expected_shape(model: InversionNet) -> tuple[int, int, int]:
@@ -160,7 +150,7 @@ def predict_batches(
             )
         for start in range(0, len(array), batch_size):
             x_raw = np.asarray(array[start : start + batch_size], dtype=np.float32)
-            msg = check_input_range(x_raw, spec, name)
+            msg = check_input_range(x_raw, spec, name, offset=start)
             if msg and warn is not None:
                 warn(msg)
                 warn = None  # once per call is enough

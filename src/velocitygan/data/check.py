@@ -13,9 +13,25 @@ from .npyfile import open_npy
 from .registry import DatasetSpec
 from .splits import read_split
 
-__all__ = ["DatasetSummary", "check_split"]
+__all__ = ["DatasetSummary", "RANGE_TOLERANCE", "amplitude_problem", "check_split"]
 
 _CHUNK = 64  # samples scanned at a time: bounded memory on 700 MB files
+RANGE_TOLERANCE = 0.10  # raw amplitudes may exceed the dataset's bounds by this much
+
+
+def amplitude_problem(lo: float, hi: float, spec: DatasetSpec, what: str) -> str | None:
+    """A one-line description when raw amplitudes ``lo .. hi`` look unlike data of ``spec``
+    (beyond its bounds by more than :data:`RANGE_TOLERANCE`, or far weaker: already
+    normalised?); None when they fit."""
+    if lo < spec.data_min * (1 + RANGE_TOLERANCE) or hi > spec.data_max * (1 + RANGE_TOLERANCE):
+        return (f"{what}: raw amplitudes {lo:.4g} .. {hi:.4g} exceed the range "
+                f"{spec.data_min:.4g} .. {spec.data_max:.4g} of dataset {spec.name} by more than "
+                f"{RANGE_TOLERANCE:.0%}; check units and scaling, or pick the matching --dataset")
+    if max(-lo, hi) < RANGE_TOLERANCE * min(-spec.data_min, spec.data_max):
+        return (f"{what}: raw amplitudes {lo:.4g} .. {hi:.4g} are far weaker than data of "
+                f"{spec.name} ({spec.data_min:.4g} .. {spec.data_max:.4g}); is the input "
+                "already normalised? The tool expects raw amplitudes")
+    return None
 
 
 @dataclass
@@ -85,4 +101,11 @@ def check_split(split: str | Path, spec: DatasetSpec) -> DatasetSummary:
                     f"{e.label}: velocities {lo:.0f}-{hi:.0f} m/s fall outside the dataset's "
                     f"{spec.label_min:.0f}-{spec.label_max:.0f} m/s normalisation range"
                 )
+    if summary.samples:
+        problem = amplitude_problem(summary.seismic_min, summary.seismic_max, spec,
+                                    str(summary.split))
+        if problem:
+            summary.problems.append(problem)
+    elif not summary.problems:
+        summary.problems.append(f"{summary.split}: the split's files hold no samples")
     return summary

@@ -7,6 +7,7 @@ log transform) and the velocity bounds in m/s used to scale both to [-1, 1].
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,15 @@ class DatasetSpec:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        bounds = (self.data_min, self.data_max, self.label_min, self.label_max)
+        if not all(math.isfinite(b) for b in bounds):
+            raise ConfigError(f"dataset {self.name!r}: data_min, data_max, label_min and "
+                              f"label_max must be finite numbers, got {bounds}")
+        for key in ("seismic_shape", "velocity_shape"):
+            shape = getattr(self, key)
+            if len(shape) != 3 or min(shape) < 1:
+                raise ConfigError(f"dataset {self.name!r}: {key} must be 3 positive integers, "
+                                  f"got {list(shape)}")
         if not self.data_min < 0 < self.data_max:
             raise ConfigError(
                 f"dataset {self.name!r}: need data_min < 0 < data_max, "
@@ -120,6 +130,9 @@ def load_dataset_card(path: str | Path) -> DatasetSpec:
     if not isinstance(card, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     norm = card.get("normalization", card)
+    if not isinstance(norm, dict):
+        raise ConfigError(f"{path}: 'normalization' must be an object with data_min, data_max, "
+                          f"got {norm!r}")
     merged = {**card, **norm}
     merged.setdefault("name", card.get("name", path.parent.name))
     return DatasetSpec.from_dict(merged, source=str(path))
@@ -132,6 +145,10 @@ def load_toml(path: str | Path) -> dict[str, DatasetSpec]:
     tables = doc.get("datasets")
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: expected at least one [datasets.NAME] table")
+    bad = [name for name, t in tables.items() if not isinstance(t, dict)]
+    if bad:
+        raise ConfigError(f"{path}: datasets.{bad[0]} must be a table ([datasets.{bad[0]}] with "
+                          "data_min, data_max)")
     return {
         name: DatasetSpec.from_dict({"name": name, **t}, source=f"{path}[datasets.{name}]")
         for name, t in tables.items()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..io import atomic_path
 
 __all__ = ["SplitEntry", "read_split", "write_split"]
 
@@ -35,7 +36,7 @@ def read_split(path: str | Path, *, require_labels: bool = False) -> list[SplitE
     if not path.is_file():
         raise DataError(f"{path}: split file not found")
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not a path
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text split file (expected DATA<TAB>LABEL lines)") from None
     base = path.resolve().parent
@@ -70,6 +71,5 @@ def write_split(path: str | Path, entries: list[SplitEntry], *, relative: bool =
     text = "".join(
         fmt(e.data) + (f"\t{fmt(e.label)}" if e.label is not None else "") + "\n" for e in entries
     )
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
