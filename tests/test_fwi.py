@@ -122,8 +122,16 @@ def test_bounded_parameterisation_and_tv():
     v0 = torch.tensor([[[1500.0, 3000.0], [4500.0, 2000.0]]])
     m = BoundedVelocity(v0, vmin_mps=1500.0, vmax_mps=4500.0)
     v = m().detach()
-    assert torch.allclose(v, v0, atol=5.0)
-    assert float(v.min()) > 1500.0 and float(v.max()) < 4500.0
+    assert torch.allclose(v, v0, atol=1e-3)  # bounds included
+    # a step beyond the bounds is simulated at the bound and projected back, and the
+    # gradient at a bound is not damped (it was, through a sigmoid)
+    with torch.no_grad():
+        m.latent.add_(torch.tensor([[[-0.2, 0.0], [0.3, 0.0]]]))
+    assert float(m().detach().min()) == 1500.0 and float(m().detach().max()) == 4500.0
+    m().sum().backward()
+    assert torch.equal(m.latent.grad, torch.full((1, 2, 2), 3000.0))
+    m.project()
+    assert float(m.latent.detach().min()) == 0.0 and float(m.latent.detach().max()) == 1.0
     flat = torch.ones(1, 5, 5)
     step = flat.clone()
     step[:, :, 3:] = 0.0
@@ -147,6 +155,11 @@ def _no_simulation(monkeypatch):
         ("freq", ConfigError, "Nyquist"),
         ("optimizer", ConfigError, "optimizer"),
         ("true_shape", DataError, "true model has shape"),
+        ("zero_sample", DataError, r"sample\(s\) 1 are all zero"),
+        ("vmax", ConfigError, "unstable"),
+        ("band_order", ConfigError, "low to high"),
+        ("tv_nan", ConfigError, "TV weight"),
+        ("device", ConfigError, "device"),
     ],
 )
 def test_bad_input_fails_before_inversion(monkeypatch, case, error, text):
@@ -168,6 +181,16 @@ def test_bad_input_fails_before_inversion(monkeypatch, case, error, text):
         kw["optimizer"] = "sgd"
     elif case == "true_shape":
         kw["true_velocity_mps"] = np.full((3, 20, 20), 2500.0, np.float32)
+    elif case == "zero_sample":
+        obs[1] = 0.0
+    elif case == "vmax":
+        kw["vmax_mps"] = 8000.0
+    elif case == "band_order":
+        kw["freqs_hz"] = (10.0, 5.0, None)
+    elif case == "tv_nan":
+        kw["tv_weight"] = float("nan")
+    elif case == "device":
+        kw["device"] = "gpu"
     with pytest.raises(error, match=text):
         run_fwi(obs, start, **kw)
 
@@ -176,3 +199,15 @@ def test_default_acquisition_rejects_small_data(monkeypatch):
     _no_simulation(monkeypatch)
     with pytest.raises(DataError, match=r"\(N, 5, 1000, 70\)"):
         run_fwi(np.ones((1, 5, 500, 70), np.float32), np.full((70, 70), 2500.0), progress=False)
+
+
+def test_a_start_on_the_lower_bound_moves_off_it():
+    """Network predictions often sit on 1500 m/s: FWI must be able to raise them (a sigmoid
+    parameterisation moved such a cell by 0.1 m/s per iteration)."""
+    true = layered(1)
+    start = true.clone()
+    start[:, : TINY.nz * 2 // 5] = 1500.0  # the 2000 m/s top layer, started on the bound
+    obs = forward_model(true, TINY)
+    r = run_fwi(obs, start, acquisition=TINY, iterations=8, freqs_hz=(None,), progress=False)
+    top = float(r.velocity_mps[0, 0, 2 : TINY.nz * 2 // 5].mean())
+    assert top > 1540.0, top  # ~1500.7 with the sigmoid

@@ -62,10 +62,16 @@ def test_fwi_command_writes_outputs(tiny_files, tmp_path, capsys):
         (["--acquisition", "{acq}", "--init", "smooth"], "--init smooth"),
         (["--acquisition", "{acq}", "--sample", "7"], "samples 0..2"),
         (["--acquisition", "{acq}", "--freqs", "5,x"], "bad frequency"),
+        (["--acquisition", "{acq}", "--true", "{true}", "--smooth-sigma", "nan"],
+         "--smooth-sigma"),
+        (["--acquisition", "{acq}", "--true", "{small}"], "true model has shape"),
+        (["--acquisition", "{acq}", "--device", "gpu"], "device"),
     ],
 )
 def test_fwi_command_bad_input_exit_2(tiny_files, tmp_path, capsys, extra, text):
-    extra = [e.format(acq=tiny_files / "dataset.json") for e in extra]
+    np.save(tmp_path / "small.npy", np.full((3, 1, 12, 12), 2500.0, np.float32))
+    extra = [e.format(acq=tiny_files / "dataset.json", true=tiny_files / "model.npy",
+                      small=tmp_path / "small.npy") for e in extra]
     rc = main(["fwi", "--data", str(tiny_files / "data.npy"), *extra, "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2

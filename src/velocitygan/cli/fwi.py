@@ -21,7 +21,9 @@ def _fwi_options(func):
         click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="adam",
                      show_default=True),
         click.option("--lr", type=float, default=None,
-                     help="Step size (Adam: latent units, default 0.03; L-BFGS: 1.0)."),
+                     help="Step size (Adam: fraction of vmax - vmin per iteration, default "
+                          "0.0075; "
+                          "L-BFGS: 1.0)."),
         click.option("--tv", "tv_weight", type=float, default=0.0, show_default=True,
                      help="Total-variation weight (velocity scaled to [0, 1])."),
         click.option("--freqs", default="5,10,full", show_default=True,

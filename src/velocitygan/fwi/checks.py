@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -41,8 +43,12 @@ def as_observed(observed_raw, acquisition) -> torch.Tensor:
         )
     if d.shape[0] == 0:
         raise DataError("observed data hold no samples")
-    if float(d.abs().max()) == 0.0:
+    silent = (d.flatten(1).abs().amax(1) == 0).nonzero().flatten().tolist()
+    if len(silent) == d.shape[0]:
         raise DataError("observed data are all zero; nothing to invert")
+    if silent:  # the relative misfit of such a sample divides by zero
+        raise DataError(f"observed sample(s) {', '.join(map(str, silent[:5]))} are all zero; "
+                        "drop them (nothing to fit)")
     return d
 
 
@@ -80,19 +86,30 @@ def as_velocity_batch(v, n: int, acquisition, what: str, *, bounds=None) -> torc
 def check_settings(
     *, iterations: int, optimizer: str, lr: float | None, tv_weight: float,
     freqs_hz, vmin_mps: float, vmax_mps: float, dt_s: float, grad_clip_quantile: float | None,
+    acquisition=None,
 ) -> None:
-    """Validate scalar FWI settings; raise ``ConfigError`` with the offending value."""
+    """Validate scalar FWI settings; raise ``ConfigError`` with the offending value.
+
+    With ``acquisition``, ``vmax_mps`` must also be stable for its time step and spacing (an
+    iterate may reach it anywhere, also in a model as fast as that everywhere).
+    """
     if iterations < 0:
         raise ConfigError(f"iterations must be >= 0, got {iterations}")
     if optimizer not in ("adam", "lbfgs"):
         raise ConfigError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}")
-    if lr is not None and not lr > 0:
-        raise ConfigError(f"learning rate must be > 0, got {lr}")
-    if tv_weight < 0:
-        raise ConfigError(f"TV weight must be >= 0, got {tv_weight}")
-    if not vmin_mps < vmax_mps or vmin_mps <= 0:
+    if lr is not None and not 0 < lr < math.inf:
+        raise ConfigError(f"learning rate must be a finite number > 0, got {lr}")
+    if not 0 <= tv_weight < math.inf:
+        raise ConfigError(f"TV weight must be a finite number >= 0, got {tv_weight}")
+    if not 0 < vmin_mps < vmax_mps < math.inf:
         raise ConfigError(
             f"velocity bounds must satisfy 0 < vmin < vmax, got {vmin_mps}, {vmax_mps}"
+        )
+    if acquisition is not None and vmax_mps > acquisition.stable_velocity_mps(vmax_mps):
+        raise ConfigError(
+            f"vmax {vmax_mps:g} m/s is unstable for dt {acquisition.dt_s:g} s and dx "
+            f"{acquisition.dx_m:g} m; use --vmax {acquisition.stable_velocity_mps(vmax_mps):.0f} "
+            "or less"
         )
     nyquist_hz = 0.5 / dt_s
     for f in freqs_hz:
@@ -101,5 +118,9 @@ def check_settings(
                 f"frequency band {f} Hz is outside (0, {nyquist_hz:g}) Hz (Nyquist); "
                 "use e.g. --freqs 5,10,full"
             )
+    corners = [math.inf if f is None else f for f in freqs_hz]
+    if corners != sorted(corners):
+        raise ConfigError(f"frequency bands must go from low to high (full last), got "
+                          f"{', '.join('full' if f is None else f'{f:g}' for f in freqs_hz)}")
     if grad_clip_quantile is not None and not 0 < grad_clip_quantile <= 1:
         raise ConfigError(f"gradient clip quantile must be in (0, 1], got {grad_clip_quantile}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,14 @@ def start_model(
                 "--init smooth smooths the true model: give --true V.npy, or use --init linear "
                 "or --init START.npy"
             )
-        t = torch.as_tensor(np.asarray(true_mps, dtype=np.float32)).reshape(
-            n, acquisition.nz, acquisition.nx)
+        if not 0 <= sigma_cells < math.inf:
+            raise ConfigError(f"--smooth-sigma must be a finite number >= 0 (cells), got "
+                              f"{sigma_cells}")
+        true = np.asarray(true_mps, dtype=np.float32)
+        if true.size != n * acquisition.nz * acquisition.nx:
+            raise DataError(f"true model has shape {true.shape}; expected ({n}, 1, "
+                            f"{acquisition.nz}, {acquisition.nx}) m/s for --init smooth")
+        t = torch.as_tensor(true).reshape(n, acquisition.nz, acquisition.nx)
         return gaussian_smooth(t, sigma_cells).numpy()
     if init == "linear":
         return linear_gradient_model(n, acquisition.nz, acquisition.nx, top_mps=vmin_mps,

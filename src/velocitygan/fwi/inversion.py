@@ -27,7 +27,8 @@ __all__ = ["FWIResult", "run_fwi", "band_schedule", "parse_freqs", "DEFAULT_FREQ
 # Low to high: 5 Hz fixes the long wavelengths (avoids cycle skipping), the last band is the
 # unfiltered data (None) for resolution; the 15 Hz Ricker carries energy up to ~40 Hz.
 DEFAULT_FREQS_HZ: tuple[float | None, ...] = (5.0, 10.0, None)
-DEFAULT_LR = {"adam": 0.03, "lbfgs": 1.0}  # Adam: step in latent units (~20 m/s at mid-range)
+# Adam: step in units of the bound range (0.0075 of 1500-4500 m/s: ~22 m/s per iteration)
+DEFAULT_LR = {"adam": 0.0075, "lbfgs": 1.0}
 
 
 @dataclass
@@ -87,9 +88,9 @@ def band_schedule(iterations: int, freqs_hz) -> list[float | None]:
 
 
 def _resolve_device(device) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    from ..predict import resolve_device  # one-line errors for unknown or absent devices
+
+    return resolve_device("auto" if device is None else device)
 
 
 class _Problem:
@@ -190,7 +191,8 @@ def run_fwi(
         acquisition: ``velocitygan.physics.Acquisition`` the data were recorded with.
         iterations: optimiser iterations in total, shared equally by the frequency bands.
         optimizer: ``"adam"`` or ``"lbfgs"``.
-        lr: step size (latent units for Adam; L-BFGS initial step); per-optimiser default.
+        lr: step size (Adam: a fraction of ``vmax_mps - vmin_mps`` per iteration; L-BFGS:
+            initial step); per-optimiser default.
         freqs_hz: low-pass corners in Hz, low to high; ``None`` = unfiltered band.
         tv_weight: weight of total variation of the [0, 1]-scaled velocity (0 = off).
         vmin_mps, vmax_mps: velocity bounds in m/s.
@@ -213,7 +215,7 @@ def run_fwi(
     freqs_hz = tuple(freqs_hz)
     check_settings(iterations=iterations, optimizer=optimizer, lr=lr, tv_weight=tv_weight,
                    freqs_hz=freqs_hz, vmin_mps=vmin_mps, vmax_mps=vmax_mps, dt_s=acq.dt_s,
-                   grad_clip_quantile=grad_clip_quantile)
+                   grad_clip_quantile=grad_clip_quantile, acquisition=acq)
     obs = as_observed(observed_raw, acq)
     n = obs.shape[0]
     v0 = as_velocity_batch(init_velocity_mps, n, acq, "start model", bounds=(vmin_mps, vmax_mps))
@@ -265,6 +267,7 @@ def _iterate(model, problem, schedule, opt_name, lr, v_true, progress) -> list[d
             return loss
 
         opt.step(closure)
+        model.project()
         row = {"iteration": it, "band_hz": "full" if cutoff is None else cutoff,
                "time_s": round(time.perf_counter() - t0, 3),
                "misfit": float(state["misfit"].mean()), "mae_mps": None}
