@@ -173,3 +173,31 @@ def test_study_transfer_end_to_end(tmp_path, capsys):
     assert main(args) == 0
     assert _read_csv(out / "transfer.csv") == rows
     assert "reusing finished run" in capsys.readouterr().out
+    # ... but not a run made with other settings (here: the encoder no longer fixed)
+    args[args.index("--freeze") + 1] = "none"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "freeze 'encoder' (there) vs 'none' (now)" in err and "--out" in err
+
+
+def test_study_robustness_checks_first_and_reuses_finished_evaluations(tmp_path, capsys):
+    data = write_tiny_dataset(tmp_path / "d", 2, 4, 1, "tiny")
+    a = tiny_checkpoint(tmp_path / "runA" / "best.pt", 0, data / "val.txt")
+    out = tmp_path / "rob"
+    base = ["study", "robustness", "--checkpoint", str(a), "--data", str(data / "val.txt"),
+            "--out", str(out), "--batch-size", "4", "--snr", "0", "--missing-traces", "",
+            "--missing-shots", "", "--time-shift", ""]
+    assert main(base + ["--missing-shots", "1,9"]) == 2  # 9 > 5 shots: before any evaluation
+    assert "missing shots 9" in capsys.readouterr().err and not out.exists()
+    assert main(base + ["--time-shift", "0"]) == 2
+    assert "leaves the data unchanged" in capsys.readouterr().err
+    assert main(base) == 0
+    first = _read_csv(out / "robustness.csv")
+    capsys.readouterr()
+    assert main(base + ["--missing-traces", "0.12,0.125"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).count("kept from an earlier run") == 2
+    rows = _read_csv(out / "robustness.csv")
+    assert rows[:2] == first and len(rows) == 4
+    md = (out / "robustness.md").read_text()
+    assert "| 12% traces missing |" in md and "| 12.5% traces missing |" in md

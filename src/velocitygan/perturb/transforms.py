@@ -65,6 +65,16 @@ class RawPerturbation:
         if int(self.seed) != self.seed or self.seed < 0:
             raise ConfigError(f"perturbation seed {self.seed} must be an integer >= 0")
 
+    def check_shape(self, shots: int, nt: int, receivers: int) -> None:
+        """Raise :class:`ConfigError` if the perturbation cannot apply to samples of this shape
+        (more missing shots than shots, a shift of the whole record)."""
+        if self.missing_shots > shots:
+            raise ConfigError(f"missing shots {self.missing_shots} must be an integer in "
+                              f"[0, {shots}] (the data have {shots} shots)")
+        if abs(self.time_shift_samples) >= nt:
+            raise ConfigError(f"time shift {self.time_shift_samples} must be shorter than the "
+                              f"record ({nt} samples)")
+
     @property
     def is_identity(self) -> bool:
         """True when nothing is perturbed."""
@@ -78,7 +88,7 @@ class RawPerturbation:
         if self.noise_snr_db is not None:
             parts.append(f"noise {self.noise_snr_db:g} dB SNR")
         if self.missing_trace_fraction:
-            parts.append(f"{self.missing_trace_fraction:.0%} traces missing")
+            parts.append(f"{100 * self.missing_trace_fraction:.3g}% traces missing")
         if self.missing_shots:
             parts.append(f"{self.missing_shots} shot{'s' * (self.missing_shots > 1)} missing")
         if self.time_shift_samples:

@@ -72,8 +72,43 @@ def robustness_conditions(*, snr_db: Sequence[float] = (), missing_traces: Seque
         ("time_shift", time_shifts, "time_shift_samples"),
     ):
         for v in values:
-            out.append(Condition(kind, v, make_raw_transform(seed=seed, **{key: v})))
+            cond = Condition(kind, v, make_raw_transform(seed=seed, **{key: v}))
+            if cond.perturbation.is_identity:
+                raise ConfigError(f"{kind} {v:g} leaves the data unchanged (the clean condition "
+                                  "is always included); drop it")
+            if any(c.slug == cond.slug for c in out):
+                raise ConfigError(f"{kind} {v:g} is given twice")
+            out.append(cond)
     return out
+
+
+def _split_shape(split: str | Path) -> tuple[int, int, int]:
+    """(shots, time samples, receivers) of the first data file of ``split``."""
+    from ..data import read_split
+    from ..data.npyfile import open_npy
+
+    data = open_npy(read_split(split)[0].data)
+    if data.ndim not in (3, 4):
+        raise ConfigError(f"{read_split(split)[0].data}: seismic shape {data.shape}; expected "
+                          "(N, shots, nt, receivers)")
+    return tuple(int(v) for v in data.shape[-3:])
+
+
+def _reusable(folder: Path, path: Path, split: str | Path, pert: RawPerturbation,
+              dataset) -> dict[str, Any] | None:
+    """The metrics of an earlier run of this very evaluation (same checkpoint, split,
+    perturbation and normalisation override), or None."""
+    import json
+
+    try:
+        m = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = (m.get("checkpoint") == str(path.resolve())
+            and m.get("split") == str(Path(split).resolve())
+            and m.get("perturbation") == pert.to_dict()
+            and m.get("dataset_override") == (None if dataset is None else str(dataset)))
+    return m if same else None
 
 
 def _model_label(checkpoint: Path) -> str:
@@ -127,18 +162,26 @@ def run_robustness(
     if not checkpoints:
         raise ConfigError("no checkpoint given; pass --checkpoint CKPT (repeatable)")
     out_dir = Path(out_dir)
+    shape = _split_shape(split)
+    for cond in conditions:  # all settings checked before the first evaluation
+        cond.perturbation.check_shape(*shape)
+    labels = _labels(checkpoints)
     rows: list[dict[str, Any]] = []
-    for label, path in _labels(checkpoints):
+    for label, path in labels:
         clean: dict[str, Any] | None = None
         for cond in conditions:
             t0 = time.perf_counter()
             pert = cond.perturbation
-            m = evaluate_checkpoint(
-                path, split, out_dir / "evals" / _safe(label) / cond.slug, dataset=dataset,
-                batch_size=batch_size, device=device, figures=False,
-                raw_transform=None if pert.is_identity else pert,
-                extra={"perturbation": pert.to_dict(), "perturbation_label": pert.label},
-            )
+            folder = out_dir / "evals" / _safe(label) / cond.slug
+            m = _reusable(folder, path, split, pert, dataset)
+            reused = m is not None
+            if m is None:
+                m = evaluate_checkpoint(
+                    path, split, folder, dataset=dataset, batch_size=batch_size, device=device,
+                    figures=False, raw_transform=None if pert.is_identity else pert,
+                    extra={"perturbation": pert.to_dict(), "perturbation_label": pert.label,
+                           "dataset_override": None if dataset is None else str(dataset)},
+                )
             row = {"model": label, "checkpoint": str(path), "perturbation": cond.kind,
                    "value": "" if cond.value is None else cond.value, "label": pert.label,
                    **{k: m[k] for k in ("samples", "mae", "rmse", "ssim", "mae_mps", "rmse_mps")}}
@@ -149,9 +192,13 @@ def run_robustness(
                 row["delta_ssim"] = row["ssim"] - clean["ssim"]
             rows.append(row)
             log(f"{label:>28}  {pert.label:<28} MAE {row['mae_mps']:7.1f} m/s  "
-                f"SSIM {row['ssim']:.4f}  ({time.perf_counter() - t0:.1f} s)")
-    write_csv(out_dir / "robustness.csv", rows, CSV_COLUMNS)
-    write_text(out_dir / "robustness.md", robustness_markdown(rows, split=split))
+                f"SSIM {row['ssim']:.4f}  "
+                + ("(kept from an earlier run)" if reused
+                   else f"({time.perf_counter() - t0:.1f} s)"))
+            # the tables so far after every evaluation: an interrupted sweep keeps its rows,
+            # and a rerun reuses the finished evaluations
+            write_csv(out_dir / "robustness.csv", rows, CSV_COLUMNS)
+            write_text(out_dir / "robustness.md", robustness_markdown(rows, split=split))
     return rows
 
 
@@ -162,14 +209,16 @@ def _safe(text: str) -> str:
 def robustness_markdown(rows: Sequence[dict[str, Any]], *, split: str | Path = "") -> str:
     """One table: a row per condition, MAE (m/s) and SSIM columns per model."""
     models = list(dict.fromkeys(r["model"] for r in rows))
-    labels = list(dict.fromkeys(r["label"] for r in rows))
-    cell = {(r["model"], r["label"]): r for r in rows}
+    # one table row per condition, keyed by (kind, value): labels may round alike
+    keys = list(dict.fromkeys((r["perturbation"], str(r["value"])) for r in rows))
+    label = {(r["perturbation"], str(r["value"])): r["label"] for r in rows}
+    cell = {(r["model"], r["perturbation"], str(r["value"])): r for r in rows}
     header = ["input"] + [f"{m} {what}" for m in models for what in ("MAE m/s", "SSIM")]
     body = []
-    for lab in labels:
-        line: list[Any] = [lab]
+    for key in keys:
+        line: list[Any] = [label[key]]
         for m in models:
-            r = cell.get((m, lab))
+            r = cell.get((m, *key))
             line += ["—", "—"] if r is None else [f"{r['mae_mps']:.1f}", f"{r['ssim']:.4f}"]
         body.append(line)
     n = rows[0]["samples"] if rows else 0

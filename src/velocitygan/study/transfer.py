@@ -149,15 +149,23 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
     """Train (or reuse / resume) one run; returns (run folder, epoch, step, train_s)."""
     from ..checkpoint import load_checkpoint
     from ..train import resolve_config, train
+    from ..train.run import absolute_paths
 
     overrides = {"seed": settings.seed, "device": settings.device, "progress": "log",
                  "tensorboard": False, **settings.overrides, **run}
-    cfg = resolve_config(file=settings.config, overrides=overrides)
+    cfg = absolute_paths(resolve_config(file=settings.config, overrides=overrides))
     out = Path(cfg.out)
     last = out / "last.pt"
     resume = False
     if last.is_file():
         ck = load_checkpoint(last)
+        saved = ck.get("config", {})
+        changed = [k for k in _SAME_RUN if k in saved and saved[k] != getattr(cfg, k)]
+        if changed:
+            what = ", ".join(f"{k} {saved[k]!r} (there) vs {getattr(cfg, k)!r} (now)"
+                             for k in changed)
+            raise ConfigError(f"{out} holds a run with other settings: {what}; use another "
+                              "--out for this study or remove that folder")
         done_steps = cfg.max_steps and ck.get("step", 0) >= cfg.max_steps
         if ck.get("epoch", 0) >= cfg.epochs or done_steps:
             log(f"reusing finished run {out}")
@@ -165,6 +173,11 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
         resume = True
     train(cfg, resume=resume)
     return out, _position(out, load_checkpoint(last))
+
+
+# settings that make a stored run another experiment (a longer budget only extends it)
+_SAME_RUN = ("model", "train", "val", "dataset", "init_from", "freeze", "unfrozen_lr",
+             "batch_size", "lr", "seed", "width")
 
 
 def _position(run: Path, ck: dict[str, Any]) -> dict[str, Any]:
