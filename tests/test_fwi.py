@@ -211,3 +211,30 @@ def test_a_start_on_the_lower_bound_moves_off_it():
     r = run_fwi(obs, start, acquisition=TINY, iterations=8, freqs_hz=(None,), progress=False)
     top = float(r.velocity_mps[0, 0, 2 : TINY.nz * 2 // 5].mean())
     assert top > 1540.0, top  # ~1500.7 with the sigmoid
+
+
+def test_interrupted_inversion_resumes_to_the_uninterrupted_iterates(observed, tmp_path,
+                                                                     monkeypatch):
+    start = gaussian_smooth(layered(2), 3.0)
+    kw = {"acquisition": TINY, "iterations": 6, "freqs_hz": (10.0, None), "progress": False}
+    want = run_fwi(observed, start, **kw)
+    state = tmp_path / "fwi_state.pt"
+    real, calls = _Problem.loss_and_grad, []
+
+    def interrupt_fifth(self, model):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(self, model)
+
+    monkeypatch.setattr(_Problem, "loss_and_grad", interrupt_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        run_fwi(observed, start, state_path=state, save_every=3, **kw)
+    monkeypatch.setattr(_Problem, "loss_and_grad", real)
+    saved = torch.load(state, weights_only=True)
+    assert saved["iteration"] == 4 and len(saved["history"]) == 4  # the last complete one
+    got = run_fwi(observed, start, state_path=state, **kw)
+    np.testing.assert_array_equal(got.velocity_mps, want.velocity_mps)
+    assert [r["iteration"] for r in got.history] == list(range(1, 7))
+    with pytest.raises(ConfigError, match="other data, start model or settings"):
+        run_fwi(observed, start, state_path=state, **{**kw, "iterations": 8})

@@ -53,6 +53,36 @@ def test_fwi_command_writes_outputs(tiny_files, tmp_path, capsys):
     assert (out / "history.png").stat().st_size > 0
     assert (out / "velocity_sample1.png").stat().st_size > 0
     assert "MAE" in capsys.readouterr().out
+    assert not (out / "fwi_state.pt").exists()  # removed once the outputs are written
+
+
+def test_fwi_command_resume_rules(tiny_files, tmp_path, capsys, monkeypatch):
+    from velocitygan.fwi.inversion import _Problem
+
+    out = tmp_path / "run"
+    args = ["fwi", "--data", str(tiny_files / "data.npy"), "--acquisition",
+            str(tiny_files / "dataset.json"), "--iterations", "3", "--no-figures", "--out",
+            str(out)]
+    assert main([*args, "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    real, calls = _Problem.loss_and_grad, []
+
+    def ctrl_c_at_third(self, model):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, model)
+
+    monkeypatch.setattr(_Problem, "loss_and_grad", ctrl_c_at_third)
+    assert main(args) == 130
+    assert "--resume" in capsys.readouterr().err and (out / "fwi_state.pt").is_file()
+    monkeypatch.setattr(_Problem, "loss_and_grad", real)
+    assert main(args) == 2  # a fresh start would silently drop the saved progress
+    assert "interrupted run" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    assert (out / "velocity.npy").is_file() and not (out / "fwi_state.pt").exists()
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert [r["iteration"] for r in rows] == ["1", "2", "3"]
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+
+from ..errors import ConfigError
 
 DATASET_HELP = "Normalisation for the network: benchmark name, dataset.json card, FILE.toml[#NAME]."
 
@@ -43,6 +47,9 @@ def _fwi_options(func):
         click.option("--no-figures", is_flag=True, help="Skip the PNG figures."),
         click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
                      help="Output folder."),
+        click.option("--resume", is_flag=True,
+                     help="Continue the interrupted run of this command in --out "
+                          "(OUT/fwi_state.pt, saved every 10 iterations and on Ctrl-C)."),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -68,7 +75,30 @@ def _common(kw: dict):
         "grad_clip_quantile": kw["grad_clip_quantile"], "true_velocity_mps": true,
         "backend": kw["backend"],
     }  # fmt: skip
+    state = kw["out"] / STATE_FILE
+    if state.exists() and not kw["resume"]:
+        raise ConfigError(f"{kw['out']} holds an interrupted run ({STATE_FILE}); pass --resume "
+                          "to continue it, or choose another --out")
+    if kw["resume"] and not state.is_file():
+        raise ConfigError(f"{state}: nothing to resume; run without --resume")
+    fwi_kw["state_path"] = state
     return observed, idx, n_file, true, acq, fwi_kw
+
+
+STATE_FILE = "fwi_state.pt"
+
+
+@contextmanager
+def _keep_state(out: Path) -> Iterator[None]:
+    """Say how to continue after Ctrl-C; remove the state file once the outputs exist."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if (out / STATE_FILE).is_file():
+            click.echo(f"interrupted: progress saved to {out / STATE_FILE}; continue with the "
+                       "same command and --resume", err=True)
+        raise
+    (out / STATE_FILE).unlink(missing_ok=True)
 
 
 @click.command("fwi")
@@ -94,10 +124,11 @@ def fwi_cmd(init, smooth_sigma, iterations, **kw) -> None:
     else:
         start = load_maps(init, idx, n_file, "start model")
     click.echo(f"fwi: {len(idx)} sample(s), {iterations} iterations, start {init}", err=True)
-    result = run_fwi(observed, start, iterations=iterations, vmin_mps=kw["vmin_mps"],
-                     vmax_mps=kw["vmax_mps"], device=kw["device"], **fwi_kw)  # fmt: skip
-    s = write_fwi_outputs(result, kw["out"], dx_m=acq.dx_m, true_mps=true, sample_ids=idx,
-                          figures=not kw["no_figures"])  # fmt: skip
+    with _keep_state(kw["out"]):
+        result = run_fwi(observed, start, iterations=iterations, vmin_mps=kw["vmin_mps"],
+                         vmax_mps=kw["vmax_mps"], device=kw["device"], **fwi_kw)  # fmt: skip
+        s = write_fwi_outputs(result, kw["out"], dx_m=acq.dx_m, true_mps=true, sample_ids=idx,
+                              figures=not kw["no_figures"])  # fmt: skip
     _echo_summary(s, kw["out"] / "velocity.npy")
 
 
@@ -124,12 +155,13 @@ def invert_cmd(checkpoint, dataset, refine, **kw) -> None:
     from ..io import save_npy
 
     observed, idx, _, true, acq, fwi_kw = _common(kw)
-    res = run_hybrid(checkpoint, observed, refine=refine, dataset=dataset, device=kw["device"],
-                     vmin_mps=kw["vmin_mps"], vmax_mps=kw["vmax_mps"],
-                     log=lambda m: click.echo(m, err=True), **fwi_kw)  # fmt: skip
-    save_npy(kw["out"] / "pred.npy", res.pred_mps)
-    s = write_fwi_outputs(res.fwi, kw["out"], name="refined", dx_m=acq.dx_m, true_mps=true,
-                          sample_ids=idx, figures=not kw["no_figures"])  # fmt: skip
+    with _keep_state(kw["out"]):
+        res = run_hybrid(checkpoint, observed, refine=refine, dataset=dataset,
+                         device=kw["device"], vmin_mps=kw["vmin_mps"], vmax_mps=kw["vmax_mps"],
+                         log=lambda m: click.echo(m, err=True), **fwi_kw)  # fmt: skip
+        save_npy(kw["out"] / "pred.npy", res.pred_mps)
+        s = write_fwi_outputs(res.fwi, kw["out"], name="refined", dx_m=acq.dx_m, true_mps=true,
+                              sample_ids=idx, figures=not kw["no_figures"])  # fmt: skip
     if true is not None:
         mae = float(np.abs(res.pred_mps - true.reshape(res.pred_mps.shape)).mean())
         click.echo(f"network MAE {mae:.1f} m/s ({res.predict_time_s:.2f} s)")

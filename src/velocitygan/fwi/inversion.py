@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import ConfigError
 from .checks import as_observed, as_velocity_batch, check_settings
 from .filters import lowpass
 from .model import BoundedVelocity, total_variation
+from .state import FWIState, fingerprint, load_state
 
 __all__ = ["FWIResult", "run_fwi", "band_schedule", "parse_freqs", "DEFAULT_FREQS_HZ"]
 
@@ -181,6 +184,8 @@ def run_fwi(
     device: str | torch.device | None = None,
     chunk_size: int = 8,
     progress: bool = True,
+    state_path: str | Path | None = None,
+    save_every: int = 10,
 ) -> FWIResult:
     """Invert raw seismic data for velocity maps, all samples as one batch.
 
@@ -201,12 +206,17 @@ def run_fwi(
         backend, device: passed to the forward operator.
         chunk_size: samples simulated per call (bounds memory; CPU speed does not depend on it).
         progress: show a tqdm bar with misfit (and MAE).
+        state_path: keep the progress in this file (every ``save_every`` iterations and when
+            interrupted); when it exists, continue from it: the same inversion (data, start,
+            settings; checked) ends with the iterates of an uninterrupted run.
+        save_every: iterations between saves of ``state_path``.
 
     Returns:
         ``FWIResult``.
 
     Raises:
         DataError, ConfigError: bad shapes or settings, before any simulation.
+        KeyboardInterrupt: after saving ``state_path`` (when given).
     """
     from .. import physics
     from ..consistency import data_misfit
@@ -225,12 +235,28 @@ def run_fwi(
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     dev = _resolve_device(device)
 
+    settings = {"iterations": iterations, "optimizer": optimizer, "lr": lr,
+                "freqs_hz": list(freqs_hz), "tv_weight": tv_weight, "vmin_mps": vmin_mps,
+                "vmax_mps": vmax_mps, "grad_clip_quantile": grad_clip_quantile,
+                "backend": backend, "device": str(dev), "samples": n}
+    state = saver = None
+    if state_path is not None:
+        if save_every < 1:
+            raise ConfigError(f"save_every must be >= 1, got {save_every}")
+        print_ = fingerprint(obs, v0, {**settings, "acquisition": acq.to_dict()})
+        saver = _Saver(Path(state_path), save_every, FWIState(print_))
+        if saver.path.is_file():
+            state = load_state(saver.path, print_)
+
     model = BoundedVelocity(v0.to(dev), vmin_mps=vmin_mps, vmax_mps=vmax_mps)
     problem = _Problem(obs.to(dev), _base_wavelet(acq, dev), acq, backend=backend, device=dev,
                        tv_weight=tv_weight, clip_q=grad_clip_quantile, chunk=max(1, chunk_size))
     v_start = model().detach().cpu()
+    if state is not None:
+        with torch.no_grad():
+            model.latent.copy_(state.latent.to(dev))
     history = _iterate(model, problem, band_schedule(iterations, freqs_hz), optimizer, lr,
-                       v_true.to(dev) if v_true is not None else None, progress)
+                       v_true.to(dev) if v_true is not None else None, progress, saver, state)
     v_final = model().detach().cpu()
     kw = {"acquisition": acq, "backend": backend, "device": dev}
     mae = (v_final - v_true).abs().flatten(1).mean(1).numpy() if v_true is not None else None
@@ -242,42 +268,74 @@ def run_fwi(
         init_misfit=data_misfit(v_start, obs, **kw).numpy(),
         mae_mps=mae,
         wall_time_s=history[-1]["time_s"] if history else 0.0,
-        settings={"iterations": iterations, "optimizer": optimizer, "lr": lr,
-                  "freqs_hz": list(freqs_hz), "tv_weight": tv_weight, "vmin_mps": vmin_mps,
-                  "vmax_mps": vmax_mps, "grad_clip_quantile": grad_clip_quantile,
-                  "backend": backend, "device": str(dev), "samples": n},
+        settings=settings,
     )
 
 
-def _iterate(model, problem, schedule, opt_name, lr, v_true, progress) -> list[dict]:
-    history: list[dict] = []
-    bar = tqdm(total=len(schedule), desc="fwi", unit="it", disable=not progress, leave=False)
+@dataclass
+class _Saver:
+    """Where and how often :func:`_iterate` keeps its progress (``state``: the last complete
+    iteration's, saved every ``every`` iterations and on an interrupt)."""
+
+    path: Path
+    every: int
+    state: FWIState
+
+
+def _iterate(model, problem, schedule, opt_name, lr, v_true, progress,
+             saver: _Saver | None = None, resume: FWIState | None = None) -> list[dict]:
+    done = 0 if resume is None else resume.iteration
+    history: list[dict] = [] if resume is None else list(resume.history)
+    offset = 0.0 if resume is None else resume.time_s
+    bar = tqdm(total=len(schedule), initial=done, desc="fwi", unit="it", disable=not progress,
+               leave=False)
     t0 = time.perf_counter()
     band, opt = object(), None
-    for it, cutoff in enumerate(schedule, start=1):
-        if cutoff != band:  # new band: new objective, fresh optimiser state
-            band = cutoff
-            problem.set_band(cutoff)
-            opt = _make_optimizer(opt_name, model, lr)
-        state: dict = {}
-
-        def closure(state=state):
-            loss, misfit = problem.loss_and_grad(model)
-            state.setdefault("misfit", misfit)  # misfit at the start of this iteration
-            return loss
-
-        opt.step(closure)
-        model.project()
-        row = {"iteration": it, "band_hz": "full" if cutoff is None else cutoff,
-               "time_s": round(time.perf_counter() - t0, 3),
-               "misfit": float(state["misfit"].mean()), "mae_mps": None}
-        postfix = {"band": row["band_hz"], "misfit": f"{row['misfit']:.4f}"}
-        if v_true is not None:
-            with torch.no_grad():
-                row["mae_mps"] = float((model() - v_true).abs().mean())
-            postfix["mae_mps"] = f"{row['mae_mps']:.1f}"
-        history.append(row)
-        bar.set_postfix(postfix)
-        bar.update(1)
-    bar.close()
+    try:
+        for it, cutoff in enumerate(schedule, start=1):
+            if it <= done:
+                continue
+            if cutoff != band:  # new band: new objective, fresh optimiser state
+                band = cutoff
+                problem.set_band(cutoff)
+                opt = _make_optimizer(opt_name, model, lr)
+                if resume is not None and it == done + 1 and done and resume.band == cutoff:
+                    opt.load_state_dict(resume.optimizer)  # continue the band's optimiser
+            _step(it, cutoff, model, problem, opt, v_true, history, bar,
+                  lambda: offset + time.perf_counter() - t0)
+            if saver is not None:
+                saver.state.update(it, model.latent, cutoff, opt, history,
+                                   history[-1]["time_s"])
+                if it % saver.every == 0 or it == len(schedule):
+                    saver.state.save(saver.path)
+    except KeyboardInterrupt:
+        if saver is not None and saver.state.latent is not None:
+            saver.state.save(saver.path)  # the last complete iteration
+        raise
+    finally:
+        bar.close()
     return history
+
+
+def _step(it, cutoff, model, problem, opt, v_true, history, bar, elapsed_s) -> None:
+    """One optimiser iteration; appends its row to ``history`` (``elapsed_s()``: run time)."""
+    state: dict = {}
+
+    def closure(state=state):
+        loss, misfit = problem.loss_and_grad(model)
+        state.setdefault("misfit", misfit)  # misfit at the start of this iteration
+        return loss
+
+    opt.step(closure)
+    model.project()
+    row = {"iteration": it, "band_hz": "full" if cutoff is None else cutoff,
+           "time_s": round(elapsed_s(), 3), "misfit": float(state["misfit"].mean()),
+           "mae_mps": None}
+    postfix = {"band": row["band_hz"], "misfit": f"{row['misfit']:.4f}"}
+    if v_true is not None:
+        with torch.no_grad():
+            row["mae_mps"] = float((model() - v_true).abs().mean())
+        postfix["mae_mps"] = f"{row['mae_mps']:.1f}"
+    history.append(row)
+    bar.set_postfix(postfix)
+    bar.update(1)

@@ -1,0 +1,96 @@
+"""Saved progress of an FWI run, so that an interrupted inversion continues where it stopped.
+
+The state file holds the velocity parameter, the optimiser's state, the iterations done and
+their history, and a fingerprint of what defines the inversion (observed data, start model,
+settings): a state is only taken up by the same inversion.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import ConfigError
+
+__all__ = ["FWIState", "fingerprint", "load_state"]
+
+
+def fingerprint(observed: torch.Tensor, start_mps: torch.Tensor, settings: dict[str, Any]) -> str:
+    """SHA-256 over the observed data, the start maps and the settings (hex)."""
+    h = hashlib.sha256()
+    for t in (observed, start_mps):
+        h.update(str(tuple(t.shape)).encode())
+        h.update(np.ascontiguousarray(t.detach().cpu().float().numpy()).tobytes())
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+@dataclass
+class FWIState:
+    """Progress after ``iteration`` completed iterations (what :func:`load_state` returns and
+    :meth:`save` writes).
+
+    Attributes:
+        fingerprint: :func:`fingerprint` of the inversion this belongs to.
+        iteration: iterations completed.
+        latent: the velocity parameter (``BoundedVelocity.latent``) after them.
+        band: corner frequency of the last completed iteration (None = full band).
+        optimizer: the optimiser's ``state_dict`` (meaningful within ``band``).
+        history: the per-iteration rows so far.
+        time_s: iteration wall time so far, in s.
+    """
+
+    fingerprint: str
+    iteration: int = 0
+    latent: torch.Tensor | None = None
+    band: float | None = None
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    time_s: float = 0.0
+
+    def update(self, iteration: int, latent: torch.Tensor, band: float | None,
+               optimizer: torch.optim.Optimizer, history: list[dict], time_s: float) -> None:
+        """Record the state after ``iteration`` (copies: later steps do not change it)."""
+        self.iteration, self.band, self.time_s = iteration, band, time_s
+        self.latent = latent.detach().cpu().clone()
+        self.optimizer = _to_cpu(copy.deepcopy(optimizer.state_dict()))
+        self.history = [dict(row) for row in history]
+
+    def save(self, path: str | Path) -> None:
+        """Write the state atomically."""
+        save_checkpoint(path, {"kind": "fwi_state", "fingerprint": self.fingerprint,
+                               "iteration": self.iteration, "latent": self.latent,
+                               "band": self.band, "optimizer": self.optimizer,
+                               "history": self.history, "time_s": self.time_s})
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+def load_state(path: str | Path, expected: str) -> FWIState:
+    """Read a saved state; raise :class:`ConfigError` unless it belongs to the inversion whose
+    fingerprint is ``expected``."""
+    ck = load_checkpoint(path)
+    if ck.get("kind") != "fwi_state":
+        raise ConfigError(f"{path}: not an FWI state file")
+    if ck.get("fingerprint") != expected:
+        raise ConfigError(f"{path}: saved by an FWI run with other data, start model or "
+                          "settings; run with those, or remove the file to start afresh")
+    return FWIState(fingerprint=expected, iteration=int(ck["iteration"]), latent=ck["latent"],
+                    band=ck["band"], optimizer=ck["optimizer"], history=list(ck["history"]),
+                    time_s=float(ck["time_s"]))
