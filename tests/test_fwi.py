@@ -238,3 +238,12 @@ def test_interrupted_inversion_resumes_to_the_uninterrupted_iterates(observed, t
     assert [r["iteration"] for r in got.history] == list(range(1, 7))
     with pytest.raises(ConfigError, match="other data, start model or settings"):
         run_fwi(observed, start, state_path=state, **{**kw, "iterations": 8})
+
+
+def test_normalised_data_given_as_raw_are_flagged(observed):
+    from velocitygan.data import get_dataset, normalize_seismic
+
+    start = layered(2)  # the true model: a misfit far above 1 can only come from the data
+    normalised = normalize_seismic(observed, get_dataset("flatvel-a"))
+    with pytest.warns(UserWarning, match="may not be raw amplitudes"):
+        run_fwi(normalised, start, acquisition=TINY, iterations=0, progress=False)
