@@ -184,3 +184,19 @@ def test_bad_sample_read_in_a_loader_worker_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and "NaN" in err[-1]
     assert not any("Traceback" in line or "worker process" in line for line in err)
+
+
+def test_validation_numbers_are_those_evaluate_gives(tiny, tmp_path):
+    """Training in bf16 still validates in float32: metrics.csv's best row is what
+    `velocitygan evaluate` reports for best.pt."""
+    import json
+
+    run = tmp_path / "bf16"
+    args = train_args(tiny, run, "--epochs", "1", model="inversionnet")
+    args[args.index("--bf16") + 1] = "true"
+    assert main(args) == 0
+    row = _rows(run)[-1]
+    assert main(["evaluate", "-c", str(run / "best.pt"), "--data", str(tiny["val"]), "--out",
+                 str(tmp_path / "ev"), "--no-figures"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert float(row["val_mae"]) == pytest.approx(metrics["mae"], rel=1e-4)

@@ -216,7 +216,7 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
 
 @torch.no_grad()
 def validate(ts: TrainState, loader: DataLoader) -> dict[str, float]:
-    """Global MAE, RMSE, SSIM (normalised; OpenFWI conventions) and m/s figures.
+    """Global MAE, RMSE, SSIM (normalised; OpenFWI conventions) and m/s figures, in float32.
 
     Every process first takes rank 0's BatchNorm running statistics (each process updated its
     own from its own batches), so all shares are scored with the network ``last.pt`` saves.
@@ -225,8 +225,9 @@ def validate(ts: TrainState, loader: DataLoader) -> dict[str, float]:
     ts.generator.eval()
     acc = MetricAccumulator(half_range_mps=(ts.spec.label_max - ts.spec.label_min) / 2)
     for x, y in loader:
-        with autocast(ts.env.device, ts.plan.g_bf16):
-            pred = ts.generator(_to(x, ts, ts.plan.g_channels_last))
+        # float32 even when training runs in bf16: best.pt is chosen on the numbers that
+        # `velocitygan evaluate` gives for it
+        pred = ts.generator(_to(x, ts, ts.plan.g_channels_last))
         acc.update(pred.float().cpu(), y)
     sums = allreduce_sum([acc.abs_sum, acc.sq_sum, acc.ssim_sum, acc.pixels, acc.samples], ts.env)
     acc.abs_sum, acc.sq_sum, acc.ssim_sum = sums[:3]
