@@ -131,6 +131,18 @@ def test_from_model_raw_xz(tmp_path: Path, capsys):
     (["generate", "--family", "flatvel-z", "--samples", "2"], "unknown family"),
     (["generate", "--family", "flatvel-a", "--samples", "2", "--param", "layers=3"],
      "unknown parameter"),
+    (["generate", "--family", "flatvel-a", "--samples", "2", "--seed", "-1"], "seed"),
+    (["generate", "--family", "flatvel-a", "--samples", "2", "--param", "n_layers=5"],
+     "n_layers = 5 should be a pair"),
+    (["generate", "--family", "flatvel-a", "--samples", "2", "--param", "n_layers=[8,3]"],
+     "low <= high"),
+    (["generate", "--family", "style-a", "--samples", "2", "--param",
+      "correlation_cells=[0,0]"], "correlation_cells"),
+    (["generate", "--family", "flatvel-a", "--samples", "2", "--dx", "10"], "only apply"),
+    (["generate", "--from-model", "m.bin", "--shape", "70,70", "--dx", "inf"], "--dx"),
+    (["generate", "--from-model", "fts.npy", "--dx", "10"], "ft/s"),
+    (["generate", "--from-model", "text.npy", "--dx", "10"], "holds <U"),
+    (["generate", "--from-model", "be.bin", "--shape", "70,70", "--dx", "10"], "byte order"),
     (["simulate", "-v", "nan.npy"], "NaN"),
     (["simulate", "-v", "small.npy"], "shape"),
     (["simulate", "-v", "missing.npy"], "not found"),
@@ -142,6 +154,9 @@ def test_bad_input_one_line(tmp_path: Path, monkeypatch, capsys, args, message):
     nan[3, 4] = np.nan
     np.save("nan.npy", nan[:70, :70] if args[0] == "simulate" else nan)
     np.save("small.npy", np.full((60, 70), 2000, np.float32))
+    np.save("fts.npy", np.linspace(4900, 9800, 80 * 80, dtype=np.float32).reshape(80, 80))
+    np.save("text.npy", np.array([["a"] * 80] * 80))
+    np.full((70, 70), 2000, ">f4").tofile("be.bin")  # big-endian: read as ~1e-41
     out = ["-o", "out.npy"] if args[0] == "simulate" else ["--out", "out"]
     assert main([*args, *out]) == 2
     err = capsys.readouterr().err
@@ -273,3 +288,12 @@ def test_prefetch_stops_promptly_when_the_consumer_stops():
     assert time.perf_counter() - t0 < 1.0
     time.sleep(0.3)
     assert threading.active_count() == before
+
+
+def test_model_with_swapped_axes_is_flagged_before_simulation(tmp_path: Path, capsys):
+    z, x = np.mgrid[0:80, 0:80]
+    np.save(tmp_path / "m.npy", (1600 + 30 * z).astype(np.float32).T)  # depth along the rows
+    assert main(["generate", "--from-model", str(tmp_path / "m.npy"), "--dx", "10",
+                 "--shard-size", "0", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "wrong --axis-order?" in err and err.index("warning") < err.index("error")

@@ -79,3 +79,11 @@ def test_save_and_cli_plots(tmp_path) -> None:
     # Library code never touches pyplot's global figure manager.
     plt = sys.modules.get("matplotlib.pyplot")
     assert plt is None or not plt.get_fignums()
+
+
+def test_maps_that_are_not_in_mps_are_flagged() -> None:
+    v = layered_velocity(np.random.default_rng(1), 1)
+    with pytest.warns(UserWarning, match="do not look like m/s"):
+        velocity_figure(v / 1500.0 - 2.0)  # normalised-looking
+    with pytest.warns(UserWarning, match="do not look like m/s"):
+        comparison_figure(v / 1000.0, v / 1000.0)  # km/s

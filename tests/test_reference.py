@@ -112,3 +112,16 @@ def test_checkpoint_load_generator_falls_back_to_reference(tmp_path) -> None:
         torch.testing.assert_close(rebuilt(x), model(x))
     state, config = load_generator_weights(path)  # what `train --init-from` uses
     assert config["width"] == 0.125 and set(state) == set(model.state_dict())
+
+
+def test_malformed_reference_args_are_handled(tmp_path) -> None:
+    model = tiny_generator(seed=3)
+    path = tmp_path / "odd.pth"
+    torch.save({"model": reference_state_dict(model), "epoch": 1, "args": 5}, path)
+    state, config = load_reference_generator(path)  # args unusable: defaults
+    assert config["generator"]["nt"] == 1000
+    path2 = tmp_path / "bad.pth"
+    torch.save({"model": reference_state_dict(model), "epoch": 1,
+                "args": {"sample_temporal": "x"}}, path2)
+    with pytest.raises(VelocityGANError, match="sample_temporal"):
+        load_reference_generator(path2)

@@ -71,3 +71,20 @@ def test_report_without_eval_and_errors(tmp_path, capsys) -> None:
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert main(["report", str(run), "--eval", str(tmp_path)]) == 2
     assert "metrics.json" in capsys.readouterr().err
+
+
+def test_report_labels_and_bad_metrics(tmp_path, capsys) -> None:
+    from velocitygan.report import CRITIC_COLUMNS, GENERATOR_COLUMNS
+
+    assert "adv" in GENERATOR_COLUMNS and "adv" not in CRITIC_COLUMNS  # a generator term
+    run = _run(tmp_path)
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    (run / "eval" / "metrics.json").write_text(json.dumps({**metrics,
+                                                           "dataset_is_openfwi": False}))
+    assert main(["report", str(run)]) == 0
+    assert "Published OpenFWI numbers" not in (run / "report.html").read_text()
+    for bad in ('{"mae": 0.1', "[1, 2]"):
+        (run / "eval" / "metrics.json").write_text(bad)
+        assert main(["report", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1

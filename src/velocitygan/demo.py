@@ -51,6 +51,8 @@ def _training_curve(run_dir: Path, out_png: Path, baseline_mps: float) -> None:
     """Validation MAE (m/s) per epoch with the baseline, as a PNG."""
     from matplotlib.figure import Figure
 
+    from .plot import save_figure
+
     with open(run_dir / "metrics.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["val_mae_mps"]]
     minutes = [float(r["time_s"]) / 60 for r in rows]
@@ -64,7 +66,7 @@ def _training_curve(run_dir: Path, out_png: Path, baseline_mps: float) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=150)
+    save_figure(fig, out_png, dpi=150)
 
 
 def _generate(data_dir: Path, samples: int, device: str) -> Path:
@@ -109,7 +111,7 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
     metrics = evaluate_checkpoint(run_dir / "best.pt", data_dir / "val.txt", eval_dir,
                                   dataset=card, device=device)
     baseline = mean_map_baseline(data_dir / "train.txt", data_dir / "val.txt")
-    _training_curve(run_dir, eval_dir / "figures" / "training_curve.png", baseline)
+    _training_curve(run_dir, eval_dir / "training_curve.png", baseline)
     from .report import write_report
 
     report = write_report(run_dir, out=out / "report.html", eval_dir=eval_dir)
@@ -140,7 +142,8 @@ def _report(s: dict[str, Any]) -> str:
         "published full-scale VelocityGAN on FlatVel-A: 17.7 m/s",
         f"  data       {s['data']}  (dataset.json, train.txt, val.txt)",
         f"  run        {s['run']}  (config.toml, metrics.csv, best.pt, last.pt, tensorboard/)",
-        f"  evaluation {s['eval']}  (metrics.json, per_sample.csv, figures/*.png)",
+        f"  evaluation {s['eval']}  (metrics.json, per_sample.csv, figures/*.png, "
+        "training_curve.png)",
         f"  report     {s.get('report', '')}  (open in a browser: curves, metrics, samples)",
         f"  this run took {s['seconds_this_run'] / 60:.1f} min",
     ])

@@ -26,7 +26,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import __version__
-from .data import DatasetSpec, OpenFWIDataset, denormalize_seismic, denormalize_velocity
+from .data import (
+    OPENFWI_DATASETS,
+    DatasetSpec,
+    OpenFWIDataset,
+    denormalize_seismic,
+    denormalize_velocity,
+)
 from .data.check import amplitude_problem
 from .errors import DataError
 from .io import save_npy, write_json, write_text
@@ -198,6 +204,9 @@ def evaluate_checkpoint(
         "checkpoint": str(Path(checkpoint).resolve()),
         "checkpoint_source": loaded.source,
         "dataset": spec.name,
+        # the published OpenFWI bounds, i.e. OpenFWI's own data (reports compare with the
+        # published numbers only then)
+        "dataset_is_openfwi": OPENFWI_DATASETS.get(spec.name) == spec,
         "split": str(Path(split).resolve()),
         "ssim_convention": "OpenFWI: [0,1] maps, Gaussian 11x11 sigma 1.5, zero padding",
         "device": str(next(loaded.model.parameters()).device),

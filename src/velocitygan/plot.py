@@ -7,6 +7,7 @@ offset and depth in metres, time in milliseconds, velocity in m/s.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -62,6 +63,10 @@ def as_maps(velocity: np.ndarray, what: str = "velocity") -> np.ndarray:
         v = v[None]
     if v.ndim != 3:
         raise DataError(f"{what}: expected (H, W), (N, H, W) or (N, 1, H, W), got {v.shape}")
+    if v.size and np.nanmax(np.abs(v)) < 100:  # drawn and labelled as m/s below
+        warnings.warn(f"{what}: values up to {np.nanmax(np.abs(v)):.3g} do not look like m/s "
+                      "(normalised maps? km/s? multiply by 1000); the colour bar says m/s",
+                      stacklevel=3)
     return v
 
 

@@ -103,7 +103,10 @@ def convert_reference_state_dict(state: dict[str, torch.Tensor]) -> dict[str, to
 
 def _args_dict(args: Any) -> dict[str, Any]:
     """Plain, JSON-friendly copy of the reference ``argparse.Namespace`` (or dict)."""
-    raw = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    if isinstance(args, argparse.Namespace):
+        raw = vars(args)
+    else:  # anything else a file may hold there carries nothing we can use
+        raw = args if isinstance(args, dict) else {}
     ok = (str, int, float, bool, type(None))
     return {
         k: (v if isinstance(v, ok) else [x for x in v if isinstance(x, ok)])
@@ -123,8 +126,16 @@ def _generator_config(state: dict[str, torch.Tensor], args: dict[str, Any]) -> d
             f"(model {args.get('model', '?')!r}); only InversionNet / VelocityGAN generators load"
         ) from None
     width = w1.shape[0] / 32
-    st = int(args.get("sample_temporal") or 1)
-    ss = float(args.get("sample_spatial") or 1.0)
+    try:
+        st = int(args.get("sample_temporal") or 1)
+        ss = float(args.get("sample_spatial") or 1.0)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"reference checkpoint args: sample_temporal {args.get('sample_temporal')!r} / "
+            f"sample_spatial {args.get('sample_spatial')!r} are not numbers") from None
+    if st < 1 or not 0 < ss < math.inf:
+        raise ConfigError(f"reference checkpoint args: sample_temporal {st} must be >= 1 and "
+                          f"sample_spatial {ss} > 0")
     config = {"width": width, "in_channels": int(w1.shape[1]),
               "nt": math.ceil(1000 / st), "n_receivers": math.ceil(70 * ss)}  # fmt: skip
     kernel = tuple(int(s) for s in w8.shape[2:])

@@ -23,8 +23,8 @@ from .io import write_text
 
 __all__ = ["read_metrics_csv", "curves_figure", "write_report", "PUBLISHED"]
 
-GENERATOR_COLUMNS = ("g_loss", "l1", "l2", "loss", "train_loss")
-CRITIC_COLUMNS = ("d_loss", "wasserstein", "gp", "adv")
+GENERATOR_COLUMNS = ("g_loss", "l1", "l2", "adv", "loss", "train_loss")  # adv: -mean D(G(x))
+CRITIC_COLUMNS = ("d_loss", "wasserstein", "gp")
 # OpenFWI benchmark, normalised units ("l1" training), from the published tables.
 PUBLISHED: dict[str, dict[str, float]] = {
     "flatvel-a": {"InversionNet MAE": 0.0131, "VelocityGAN MAE": 0.0118,
@@ -130,6 +130,17 @@ def _png_b64(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _read_metrics_json(path: Path) -> dict[str, Any]:
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read metrics JSON ({exc}); rerun velocitygan "
+                        "evaluate") from None
+    if not isinstance(m, dict):
+        raise DataError(f"{path}: expected a JSON object of metrics; rerun velocitygan evaluate")
+    return m
+
+
 def _metrics_table(m: dict[str, Any]) -> str:
     rows = [("MAE", m.get("mae"), m.get("mae_mps")), ("RMSE", m.get("rmse"), m.get("rmse_mps")),
             ("SSIM (OpenFWI convention)", m.get("ssim"), None)]  # fmt: skip
@@ -144,8 +155,9 @@ def _metrics_table(m: dict[str, Any]) -> str:
                    for k, v in extra.items())  # fmt: skip
     table = ("<table><tr><th>metric</th><th>normalised</th><th>m/s</th></tr>"
              f"{body}</table><ul>{info}</ul>")  # fmt: skip
+    # only next to OpenFWI's own data (a generated set may carry a benchmark's name)
     pub = PUBLISHED.get(str(m.get("dataset", "")).lower())
-    if pub:
+    if pub and m.get("dataset_is_openfwi", True):
         cells = "".join(f"<tr><td>{k}</td><td>{v:.4f}</td></tr>" for k, v in pub.items())
         table += ("<p>Published OpenFWI numbers for this dataset (normalised):</p>"
                   f"<table><tr><th>model / metric</th><th>value</th></tr>{cells}</table>")
@@ -177,7 +189,7 @@ def write_report(
                  if fig is not None else '<p class="note">no metrics.csv with numeric columns</p>')
     parts.append("<h2>Metrics</h2>")
     if (ev / "metrics.json").is_file():
-        parts.append(_metrics_table(json.loads((ev / "metrics.json").read_text())))
+        parts.append(_metrics_table(_read_metrics_json(ev / "metrics.json")))
     else:
         parts.append(f'<p class="note">no evaluation yet: velocitygan evaluate --checkpoint '
                      f"{html.escape(str(run / 'best.pt'))} --data VAL.txt --out "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import click
@@ -76,6 +75,16 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
 
     if (family is None) == (from_model is None):
         raise ConfigError("give exactly one of --family NAME or --from-model FILE")
+    ctx = click.get_current_context()
+    given = {p.name for p in ctx.command.params
+             if ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE}
+    foreign = sorted(given & ({"seed", "params"} if family is None else
+                              {"dx_m", "shape", "axis_order", "stride_cells"}))
+    if foreign:
+        flags = ", ".join("--" + {"params": "param", "dx_m": "dx", "stride_cells": "stride",
+                                  "axis_order": "axis-order"}.get(f, f) for f in foreign)
+        raise ConfigError(f"{flags} only apply to "
+                          f"{'--family' if family is None else '--from-model'}; drop them")
     writer = dict(shard_size=shard_size, val_fraction=val_fraction, workers=workers,
                   device=device, backend=backend, batch_size=batch_size, progress=not quiet,
                   overwrite=overwrite, name=name)
@@ -88,13 +97,10 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
     else:
         if dx_m is None:
             raise ConfigError("--from-model needs --dx METRES (grid spacing of the file)")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            card = generate_from_model(out, from_model, dx_m=dx_m, shape=_parse_shape(shape),
-                                       axis_order=axis_order, stride_cells=stride_cells,
-                                       max_samples=samples, **writer)
-        for w in caught:
-            click.echo(f"warning: {w.message}", err=True)
+        # warnings about the model (clipping, axis order) print before the simulation starts
+        card = generate_from_model(out, from_model, dx_m=dx_m, shape=_parse_shape(shape),
+                                   axis_order=axis_order, stride_cells=stride_cells,
+                                   max_samples=samples, **writer)
     click.echo(f"dataset card: {card}")
 
 

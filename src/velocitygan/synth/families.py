@@ -12,8 +12,9 @@ batching or the number of worker processes.
 
 * Layered families (``flatvel``, ``curvevel``, ``flatfault``, ``curvefault``) share
   :class:`LayeredParams`: a number of layers with random thicknesses; velocities drawn
-  uniformly and sorted to increase with depth ("-a") or left in random order ("-b", which can
-  invert, plus a small lateral gradient per layer); interfaces flat or curved by a sum of
+  uniformly with a minimum contrast between any two layers, increasing with depth, or in random
+  order for FlatVel-B and CurveVel-B (which can invert); a small lateral gradient per layer in
+  the "-b" sets; interfaces flat or curved by a sum of
   sinusoids; then zero or more planar faults with a dip and a throw (the hanging wall slides
   along the fault plane); then an optional Gaussian smoothing.
 * Style families use :class:`StyleParams`: OpenFWI made Style-A/B by style transfer of natural
@@ -59,8 +60,8 @@ class LayeredParams:
         n_layers: inclusive range of the number of layers.
         min_thickness_cells: thinnest layer (at the reference column, before curvature).
         velocity_mps: range the layer velocities are drawn from (uniform).
-        min_contrast_mps: smallest velocity difference between adjacent layers (redrawn
-            until it holds, at most 100 tries).
+        min_contrast_mps: smallest velocity difference between any two layers (velocities
+            are drawn uniformly under that constraint, so it always holds).
         increasing: True sorts layer velocities to increase with depth ("-a" sets);
             False keeps them in random order, so velocity inversions occur ("-b" sets).
         lateral_gradient_mps: per-layer velocity change across the 70 cells, drawn uniformly
@@ -169,7 +170,7 @@ def family_params(family: str, params: dict[str, Any] | None = None) -> LayeredP
     """Return the family's parameters, with ``params`` (field name -> value) overriding defaults.
 
     Raises:
-        ConfigError: unknown family or parameter name.
+        ConfigError: unknown family or parameter name, or a value of the wrong type or range.
     """
     fam = get_family(family)
     if not params:
@@ -181,8 +182,63 @@ def family_params(family: str, params: dict[str, Any] | None = None) -> LayeredP
             f"family {family!r}: unknown parameter(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(names))}"
         )
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return dataclasses.replace(fam.params, **fixed)
+    fixed = {k: _checked(family, k, v, getattr(fam.params, k)) for k, v in params.items()}
+    out = dataclasses.replace(fam.params, **fixed)
+    _check_consistent(family, out)
+    return out
+
+
+def _checked(family: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` converted to the type of ``default`` (bool, int, float or a (lo, hi) pair of
+    non-negative numbers with lo <= hi); ConfigError naming the parameter otherwise."""
+    where = f"family {family!r}: {key} = {value!r}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} should be true or false")
+        return value
+    if isinstance(default, tuple):
+        kind = type(default[0])
+        if (not isinstance(value, list | tuple) or len(value) != 2
+                or not all(_number(v, kind) for v in value)):
+            raise ConfigError(f"{where} should be a pair [low, high] of "
+                              f"{'integers' if kind is int else 'numbers'}")
+        lo, hi = (kind(v) for v in value)
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"{where} needs 0 <= low <= high")
+        return (lo, hi)
+    kind = type(default)
+    if not _number(value, kind) or value < 0:
+        raise ConfigError(f"{where} should be a finite number >= 0"
+                          + (" (an integer)" if kind is int else ""))
+    return kind(value)
+
+
+def _number(value: Any, kind: type) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return np.isfinite(value) and (kind is not int or float(value).is_integer())
+
+
+def _check_consistent(family: str, p: LayeredParams | StyleParams) -> None:
+    """Relations between parameters that a generator relies on."""
+    lo, hi = p.velocity_mps
+    if not (VELOCITY_MIN_MPS <= lo and hi <= VELOCITY_MAX_MPS):
+        raise ConfigError(f"family {family!r}: velocity_mps {list(p.velocity_mps)} must lie "
+                          f"within {VELOCITY_MIN_MPS:g}-{VELOCITY_MAX_MPS:g} m/s")
+    if isinstance(p, StyleParams):
+        if p.correlation_cells[0] <= 0:
+            raise ConfigError(f"family {family!r}: correlation_cells must be > 0 cells")
+        return
+    if p.n_layers[0] < 1 or p.min_thickness_cells < 1:
+        raise ConfigError(f"family {family!r}: n_layers and min_thickness_cells must be >= 1")
+    if (p.n_layers[1] - 1) * p.min_contrast_mps > hi - lo:
+        raise ConfigError(
+            f"family {family!r}: {p.n_layers[1]} layers {p.min_contrast_mps:g} m/s apart do "
+            f"not fit in velocity_mps {lo:g}-{hi:g}; lower n_layers or min_contrast_mps")
+    if p.curvature_wavelength_cells[0] <= 0:
+        raise ConfigError(f"family {family!r}: curvature_wavelength_cells must be > 0 cells")
+    if p.fault_dip_deg[0] <= 0 or p.fault_dip_deg[1] > 90:
+        raise ConfigError(f"family {family!r}: fault_dip_deg must lie in (0, 90] degrees")
 
 
 def get_family(family: str) -> Family:
@@ -226,6 +282,8 @@ def make_velocity_maps(
         p = family_params(fam.name, params)
     if int(n) < 0:
         raise ConfigError(f"number of maps must be >= 0, got {n}")
+    if not 0 <= int(seed) < 2**63:
+        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed}")
     maker = _layered_map if isinstance(p, LayeredParams) else _style_map
     out = np.empty((int(n), GRID_CELLS, GRID_CELLS), dtype=np.float32)
     for j in range(int(n)):
@@ -302,13 +360,14 @@ def _layered_map(p: LayeredParams, rng: np.random.Generator) -> np.ndarray:
 
 
 def _layer_velocities(rng: np.random.Generator, p: LayeredParams, n_layers: int) -> np.ndarray:
-    for _ in range(100):
-        velocity = rng.uniform(*p.velocity_mps, size=n_layers)
-        if p.increasing:
-            velocity = np.sort(velocity)
-        if n_layers == 1 or np.abs(np.diff(velocity)).min() >= p.min_contrast_mps:
-            break
-    return velocity
+    """Uniform velocities at least ``min_contrast_mps`` apart (any two of them): sorted
+    uniform draws over the range less the gaps, then the gaps added back (exactly the uniform
+    distribution under that constraint); shuffled unless ``increasing``."""
+    lo, hi = p.velocity_mps
+    gap = min(p.min_contrast_mps, (hi - lo) / max(1, n_layers - 1))
+    base = np.sort(rng.uniform(0.0, (hi - lo) - gap * (n_layers - 1), size=n_layers))
+    velocity = lo + base + gap * np.arange(n_layers)
+    return velocity if p.increasing else rng.permutation(velocity)
 
 
 def _random_fault(rng: np.random.Generator, p: LayeredParams):

@@ -392,6 +392,8 @@ def generate_dataset(
         Path of the written ``dataset.json``.
     """
     family_params(family, params)  # fail early on a bad family or parameter name
+    if not 0 <= int(seed) < 2**63:
+        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed}")
     source = FamilySource(get_family(family).name, int(n_samples), int(seed), params)
     return write_dataset(out_dir, source, shard_size=shard_size, val_fraction=val_fraction,
                          workers=workers, device=device, backend=backend, batch_size=batch_size,

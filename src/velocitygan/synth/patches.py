@@ -4,13 +4,15 @@ Velocities outside OpenFWI's 1500-4500 m/s label range are CLIPPED into it, with
 says which fraction of cells changed (the card records it as ``clipped_fraction``): the labels
 must lie in the normalisation range and a few fast or slow cells (salt, water slower than
 1500 m/s) should not make a whole model unusable. Non-finite values, values <= 0 or >= 10000
-m/s, and models entirely below 1500 m/s (likely km/s) are errors.
+m/s, models entirely below 1500 m/s (likely km/s) and patch sets more than half clipped (ft/s?)
+are errors; a model that varies far more along x than with depth gets a warning (axes swapped?).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ __all__ = ["PatchSource", "cut_patches", "generate_from_model", "load_velocity_m
            "resample_model"]
 
 TARGET_DX_M = 10.0  # OpenFWI grid spacing
+MAX_RESAMPLED_CELLS = 2e8  # 800 MB of float32 at 10 m: a mistyped --dx, not a model
+MAX_CLIPPED_FRACTION = 0.5  # above this the labels are mostly the clip value: wrong units?
 
 
 def load_velocity_model(
@@ -51,6 +55,9 @@ def load_velocity_model(
             arr = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        if arr.dtype.kind not in "fiu":
+            raise DataError(f"{path}: holds {arr.dtype} values; expected numbers (velocity "
+                            "in m/s)")
         arr = np.squeeze(arr)
         if arr.ndim != 2:
             raise DataError(f"{path}: expected a 2-D velocity model, got shape {arr.shape}")
@@ -67,29 +74,50 @@ def load_velocity_model(
             )
         arr = np.fromfile(path, dtype="<f4").reshape(stored)
     model = np.ascontiguousarray(arr.T if axis_order == "xz" else arr, dtype=np.float32)
-    _check_values(model, path)
+    _check_values(model, path, raw=path.suffix != ".npy")
+    _check_orientation(model, path)
     return model
 
 
-def _check_values(model: np.ndarray, path: Path) -> None:
+def _check_values(model: np.ndarray, path: Path, *, raw: bool = False) -> None:
     finite = np.isfinite(model)
+    hint = ("; is the file little-endian float32 (byte order, dtype)?" if raw else "")
     if not finite.all():
-        raise DataError(f"{path}: {int((~finite).sum())} NaN/Inf value(s); fix the model first")
+        raise DataError(f"{path}: {int((~finite).sum())} NaN/Inf value(s); fix the model "
+                        f"first{hint}")
     lo, hi = float(model.min()), float(model.max())
+    if raw and (hi < 1e-3 or hi > 1e30 or lo < -1e30):  # not velocities in any unit
+        raise DataError(f"{path}: values {lo:.3g}..{hi:.3g} are not velocities{hint}")
     if lo <= 0 or hi >= 10000:
-        raise DataError(f"{path}: velocities {lo:g}..{hi:g} outside (0, 10000) m/s; give m/s")
+        raise DataError(f"{path}: velocities {lo:g}..{hi:g} outside (0, 10000) m/s; give m/s"
+                        + (" (ft/s? multiply by 0.3048)" if hi >= 10000 and lo > 0 else ""))
     if hi < VELOCITY_MIN_MPS:
         raise DataError(f"{path}: all velocities below {VELOCITY_MIN_MPS:g} (max {hi:g}); "
                         "km/s? multiply by 1000")
 
 
+def _check_orientation(model: np.ndarray, path: Path) -> None:
+    """Warn when velocity varies much faster across rows' columns than down them: geological
+    models change most with depth, so the axes are probably swapped."""
+    if min(model.shape) < 3:
+        return
+    down = float(np.abs(np.diff(model, axis=0)).mean())
+    across = float(np.abs(np.diff(model, axis=1)).mean())
+    if across > 5 * max(down, 1e-6):
+        warnings.warn(f"{path}: velocity varies {across / max(down, 1e-6):.0f}x more along x "
+                      "than with depth; wrong --axis-order?", stacklevel=3)
+
+
 def resample_model(model_mps: np.ndarray, dx_m: float) -> np.ndarray:
     """Resample a ``(nz, nx)`` model from ``dx_m`` to 10 m spacing (area when coarsening,
     bilinear when refining)."""
-    if not dx_m > 0:
+    if not 0 < dx_m < math.inf:
         raise ConfigError(f"--dx must be a positive spacing in metres, got {dx_m}")
     nz, nx = model_mps.shape
     size = (max(1, round(nz * dx_m / TARGET_DX_M)), max(1, round(nx * dx_m / TARGET_DX_M)))
+    if size[0] * size[1] > MAX_RESAMPLED_CELLS:
+        raise ConfigError(f"--dx {dx_m:g} m makes the {nz} x {nx} model {size[0]} x {size[1]} "
+                          f"cells at 10 m (more than {MAX_RESAMPLED_CELLS:.0e}); check --dx")
     if size == (nz, nx):
         return model_mps.astype(np.float32, copy=True)
     t = torch.from_numpy(np.ascontiguousarray(model_mps, dtype=np.float32))[None, None]
@@ -149,6 +177,11 @@ def patch_source(
         patches = patches[:max_samples]
     outside = (patches < VELOCITY_MIN_MPS) | (patches > VELOCITY_MAX_MPS)
     fraction = float(outside.mean())
+    if fraction > MAX_CLIPPED_FRACTION:
+        raise DataError(
+            f"{path}: {100 * fraction:.1f} % of patch cells lie outside "
+            f"{VELOCITY_MIN_MPS:g}-{VELOCITY_MAX_MPS:g} m/s, so most labels would be the clip "
+            "value; check the units (ft/s? multiply by 0.3048) or cut a part of the model")
     if fraction > 0:
         warnings.warn(
             f"{path}: {100 * fraction:.2f} % of patch cells lie outside "
