@@ -177,3 +177,26 @@ def test_nan_error_names_the_sample_in_the_file(setup, tmp_path, capsys) -> None
     assert main(["predict", "-c", str(ckpt), "-i", str(tmp_path / "x.npy"), "-o",
                  str(tmp_path / "v.npy"), "--batch-size", "2"]) == 2
     assert "sample 3 contains NaN" in capsys.readouterr().err
+
+
+def test_segy_shots_grouped_by_source_position(setup, tmp_path, capsys) -> None:
+    segyio = pytest.importorskip("segyio")
+    root, _, model, ckpt = setup
+    x = np.load(root / "data" / "data0.npy")[0]  # (5, 1000, 70) at 1 ms
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = 5, list(range(1000)), 5 * 70
+    path = tmp_path / "by_source.sgy"
+    with segyio.create(str(path), spec) as f:
+        f.bin.update(hdt=1000)
+        for s in range(5):
+            for r in range(70):
+                f.header[s * 70 + r] = {segyio.TraceField.FieldRecord: 1,  # one record
+                                        segyio.TraceField.SourceX: 170 * s,
+                                        segyio.TraceField.GroupX: r * 10}  # fmt: skip
+                f.trace[s * 70 + r] = np.ascontiguousarray(x[s, :, r])
+    out = str(tmp_path / "v.npy")
+    assert main(["predict", "-c", str(ckpt), "-i", str(path), "-o", out]) == 2
+    assert "1 shots (by field_record)" in capsys.readouterr().err
+    assert main(["predict", "-c", str(ckpt), "-i", str(path), "-o", out,
+                 "--shot-key", "source_x"]) == 0
+    np.testing.assert_allclose(np.load(out), _expected_mps(model, x[None]), atol=0.5)

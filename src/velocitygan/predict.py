@@ -170,7 +170,8 @@ def _npy_chunks(path: Path, want: tuple[int, int, int]) -> Iterator[tuple[np.nda
 
 
 def _input_chunks(
-    source: str | Path | np.ndarray, model: InversionNet, spec: DatasetSpec, log: Callable
+    source: str | Path | np.ndarray, model: InversionNet, spec: DatasetSpec, log: Callable,
+    shot_key: str = "field_record",
 ) -> Iterator[tuple[np.ndarray, str]]:
     want = _expected_shape(model)
     if isinstance(source, np.ndarray):
@@ -185,7 +186,8 @@ def _input_chunks(
 
         dt_s = float((spec.extra.get("acquisition") or {}).get("dt_s", 0.001))
         data, message = read_segy_for_model(path, n_shots=want[0], nt=want[1],
-                                            n_receivers=want[2], dt_s=dt_s)  # fmt: skip
+                                            n_receivers=want[2], dt_s=dt_s,
+                                            shot_key=shot_key)  # fmt: skip
         log(message)
         yield data[None], str(path)
     elif suffix in (".txt", ".lst", ".split") or not suffix:
@@ -204,6 +206,7 @@ def predict(
     batch_size: int = 64,
     device: str = "auto",
     log: Callable[[str], None] = print,
+    shot_key: str = "field_record",
 ) -> np.ndarray:
     """Predict velocity maps in m/s for raw seismic input.
 
@@ -217,6 +220,8 @@ def predict(
         batch_size: samples per forward pass.
         device: "auto", "cpu" or "cuda".
         log: receives one-line notes (resampling, warnings).
+        shot_key: SEG-Y input: the trace header that groups traces into shots
+            (``field_record`` or ``source_x``).
 
     Returns:
         Velocities in m/s, ``(N, 1, 70, 70)`` float32.
@@ -227,7 +232,7 @@ def predict(
         spec = resolve_spec(loaded, dataset)
     for w in caught:
         log(f"warning: {w.message}")
-    chunks = _input_chunks(source, loaded.model, spec, log)
+    chunks = _input_chunks(source, loaded.model, spec, log, shot_key)
     velocity_mps = predict_batches(
         loaded.model, chunks, spec, batch_size=batch_size, warn=lambda m: log(f"warning: {m}")
     )

@@ -106,12 +106,15 @@ def evaluate_cmd(checkpoint, split, out, dataset, batch_size, device, physics, n
 @DATASET
 @BATCH
 @DEVICE
-def predict_cmd(checkpoint, source, out, dataset, batch_size, device) -> None:
+@click.option("--shot-key", type=click.Choice(["field_record", "source_x"]),
+              default="field_record", show_default=True,
+              help="SEG-Y input: trace header that groups traces into shots.")
+def predict_cmd(checkpoint, source, out, dataset, batch_size, device, shot_key) -> None:
     """Predict velocity maps (m/s) from raw seismic records."""
     from ..predict import predict
 
     v = predict(checkpoint, source, out, dataset=dataset, batch_size=batch_size, device=device,
-                log=lambda m: click.echo(m, err=True))  # fmt: skip
+                log=lambda m: click.echo(m, err=True), shot_key=shot_key)  # fmt: skip
     click.echo(f"wrote {out}: {v.shape[0]} velocity map(s), {v.min():.0f} .. {v.max():.0f} m/s")
 
 
