@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="operator that simulates the observed data [--backend]; e.g. torch "
                         "(OpenFWI's recipe) with --backend deepwave measures a mismatch")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--lr", type=float, default=None, help="Adam step [run_fwi's default]")
     p.add_argument("--quick", action="store_true", help="4 samples, 6 iterations (smoke run)")
     p.add_argument("--out", default="bench/results/inversion_compare.md")
     args = p.parse_args(argv)
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         observed = forward_model(true, acq, backend=args.data_backend or args.backend,
                                  device=args.device).cpu().numpy()
     common = {"acquisition": acq, "freqs_hz": freqs, "true_velocity_mps": true,
-              "backend": args.backend, "device": args.device}  # fmt: skip
+              "backend": args.backend, "device": args.device, "lr": args.lr}  # fmt: skip
 
     rows = {}
     smooth = gaussian_smooth(torch.as_tensor(true), args.smooth_sigma).numpy()
@@ -119,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def hyb_lr(args) -> str:
+    from velocitygan.fwi.inversion import DEFAULT_LR
+
+    return f"{args.lr if args.lr is not None else DEFAULT_LR['adam']:g}"
+
+
 def report(rows, true, args, n, refine) -> str:
     dev = args.device
     gpu = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "none"
@@ -130,7 +137,7 @@ def report(rows, true, args, n, refine) -> str:
         f"{torch.get_num_threads()} threads, device {dev} (GPU: {gpu}), backend {args.backend}"
         + (f" (observed data: {args.data_backend})" if args.data_backend and not args.split
            else "") + ".",
-        f"FWI: Adam, bands {args.freqs} Hz, {args.iterations} iterations (FWI alone) and "
+        f"FWI: Adam (lr {hyb_lr(args)}), bands {args.freqs} Hz, {args.iterations} iterations (FWI alone) and "
         f"{refine} (hybrid), all {n} samples in one batch; smooth start = true model blurred "
         f"with a {args.smooth_sigma:g}-cell Gaussian. Seed {args.seed}. "
         f"Network: {args.checkpoint}.",
