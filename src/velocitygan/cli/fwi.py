@@ -26,7 +26,7 @@ def _fwi_options(func):
                      show_default=True),
         click.option("--lr", type=float, default=None,
                      help="Step size (Adam: fraction of vmax - vmin per iteration, default "
-                          "0.0075; "
+                          "0.005; "
                           "L-BFGS: 1.0)."),
         click.option("--tv", "tv_weight", type=float, default=0.0, show_default=True,
                      help="Total-variation weight (velocity scaled to [0, 1])."),

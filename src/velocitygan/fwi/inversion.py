@@ -31,8 +31,10 @@ __all__ = ["FWIResult", "run_fwi", "band_schedule", "parse_freqs", "DEFAULT_FREQ
 # Low to high: 5 Hz fixes the long wavelengths (avoids cycle skipping), the last band is the
 # unfiltered data (None) for resolution; the 15 Hz Ricker carries energy up to ~40 Hz.
 DEFAULT_FREQS_HZ: tuple[float | None, ...] = (5.0, 10.0, None)
-# Adam: step in units of the bound range (0.0075 of 1500-4500 m/s: ~22 m/s per iteration)
-DEFAULT_LR = {"adam": 0.0075, "lbfgs": 1.0}
+# Adam: step in units of the bound range (0.005 of 1500-4500 m/s: ~15 m/s per iteration; on 20
+# FlatVel-A maps it matched or beat 0.0075 and the former sigmoid parameterisation,
+# bench/results/fwi_parameterisation.md)
+DEFAULT_LR = {"adam": 0.005, "lbfgs": 1.0}
 # a start model whose data misfit is above this is not a start but a sign of wrong data
 # (OpenFWI-normalised records against the raw recipe: 8.2; a 100 m smooth start: 0.27)
 SUSPECT_MISFIT = 1.5
