@@ -137,7 +137,8 @@ def report(rows, true, args, n, refine) -> str:
         f"{torch.get_num_threads()} threads, device {dev} (GPU: {gpu}), backend {args.backend}"
         + (f" (observed data: {args.data_backend})" if args.data_backend and not args.split
            else "") + ".",
-        f"FWI: Adam (lr {hyb_lr(args)}), bands {args.freqs} Hz, {args.iterations} iterations (FWI alone) and "
+        f"FWI: Adam (lr {hyb_lr(args)}), bands {args.freqs} Hz, {args.iterations} iterations "
+        f"(FWI alone) and "
         f"{refine} (hybrid), all {n} samples in one batch; smooth start = true model blurred "
         f"with a {args.smooth_sigma:g}-cell Gaussian. Seed {args.seed}. "
         f"Network: {args.checkpoint}.",
