@@ -96,3 +96,19 @@ def write_dataset(folder: Path, counts: tuple[int, ...] = (3, 2), seed: int = 0)
     split = folder / "val.txt"
     split.write_text("".join(lines))
     return split
+
+
+def ctrl_c_at_call(monkeypatch, n: int) -> None:
+    """Make FWI's n-th gradient evaluation raise KeyboardInterrupt (as Ctrl-C would); later
+    calls (a resumed run) compute normally."""
+    from velocitygan.fwi.inversion import _Problem
+
+    real, calls = _Problem.loss_and_grad, []
+
+    def interrupted(self, model):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(self, model)
+
+    monkeypatch.setattr(_Problem, "loss_and_grad", interrupted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from evalkit import ctrl_c_at_call
 
 from velocitygan import physics
 from velocitygan.errors import ConfigError, DataError
@@ -219,18 +220,9 @@ def test_interrupted_inversion_resumes_to_the_uninterrupted_iterates(observed, t
     kw = {"acquisition": TINY, "iterations": 6, "freqs_hz": (10.0, None), "progress": False}
     want = run_fwi(observed, start, **kw)
     state = tmp_path / "fwi_state.pt"
-    real, calls = _Problem.loss_and_grad, []
-
-    def interrupt_fifth(self, model):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        return real(self, model)
-
-    monkeypatch.setattr(_Problem, "loss_and_grad", interrupt_fifth)
+    ctrl_c_at_call(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         run_fwi(observed, start, state_path=state, save_every=3, **kw)
-    monkeypatch.setattr(_Problem, "loss_and_grad", real)
     saved = torch.load(state, weights_only=True)
     assert saved["iteration"] == 4 and len(saved["history"]) == 4  # the last complete one
     got = run_fwi(observed, start, state_path=state, **kw)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from evalkit import ctrl_c_at_call
 
 from velocitygan.checkpoint import save_checkpoint
 from velocitygan.cli import main
@@ -57,26 +58,15 @@ def test_fwi_command_writes_outputs(tiny_files, tmp_path, capsys):
 
 
 def test_fwi_command_resume_rules(tiny_files, tmp_path, capsys, monkeypatch):
-    from velocitygan.fwi.inversion import _Problem
-
     out = tmp_path / "run"
     args = ["fwi", "--data", str(tiny_files / "data.npy"), "--acquisition",
             str(tiny_files / "dataset.json"), "--iterations", "3", "--no-figures", "--out",
             str(out)]
     assert main([*args, "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
-    real, calls = _Problem.loss_and_grad, []
-
-    def ctrl_c_at_third(self, model):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(self, model)
-
-    monkeypatch.setattr(_Problem, "loss_and_grad", ctrl_c_at_third)
+    ctrl_c_at_call(monkeypatch, 3)
     assert main(args) == 130
     assert "--resume" in capsys.readouterr().err and (out / "fwi_state.pt").is_file()
-    monkeypatch.setattr(_Problem, "loss_and_grad", real)
     assert main(args) == 2  # a fresh start would silently drop the saved progress
     assert "interrupted run" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0

@@ -118,6 +118,24 @@ def test_resample_gathers_time_and_receivers() -> None:
     assert none is None and np.allclose(same, data, atol=1e-6)
 
 
+def _write_segy(path, gathers: np.ndarray, dt_us: int, header) -> object:
+    """Write ``gathers`` (shots, nt, receivers) as SEG-Y, one trace per (shot, receiver) in
+    that order, with ``header(shot, receiver)`` as trace header fields."""
+    import segyio
+
+    shots, nt, receivers = gathers.shape
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = 5, list(range(nt)), shots * receivers
+    with segyio.create(str(path), spec) as f:
+        f.bin.update(hdt=dt_us)
+        for s in range(shots):
+            for r in range(receivers):
+                f.header[s * receivers + r] = header(s, r)
+                f.trace[s * receivers + r] = np.ascontiguousarray(gathers[s, :, r],
+                                                                  dtype=np.float32)
+    return path
+
+
 def test_segy_input_is_read_as_shot_gathers_and_resampled(setup, tmp_path, capsys) -> None:
     segyio = pytest.importorskip("segyio")
     root, _, model, ckpt = setup
@@ -126,18 +144,10 @@ def test_segy_input_is_read_as_shot_gathers_and_resampled(setup, tmp_path, capsy
     t_fine = np.arange(2000) * 0.5
     fine = np.stack([[np.interp(t_fine, np.arange(1000), x[s, :, r]) for r in range(70)]
                      for s in range(5)]).astype(np.float32)  # (5, 70, 2000)
-    spec = segyio.spec()
-    spec.format, spec.samples, spec.tracecount = 5, list(range(2000)), 5 * 70
-    path = tmp_path / "shots.sgy"
-    with segyio.create(str(path), spec) as f:
-        f.bin.update(hdt=500)
-        for s in range(5):
-            for r in range(70):
-                i = s * 70 + r
-                f.header[i] = {segyio.TraceField.FieldRecord: 101 + s,
-                               segyio.TraceField.TRACE_SAMPLE_INTERVAL: 500,
-                               segyio.TraceField.GroupX: r * 10}  # fmt: skip
-                f.trace[i] = fine[s, r]
+    path = _write_segy(tmp_path / "shots.sgy", fine.transpose(0, 2, 1), 500,
+                       lambda s, r: {segyio.TraceField.FieldRecord: 101 + s,
+                                     segyio.TraceField.TRACE_SAMPLE_INTERVAL: 500,
+                                     segyio.TraceField.GroupX: r * 10})  # fmt: skip
     assert main(["predict", "-c", str(ckpt), "-i", str(path), "-o", str(tmp_path / "v.npy")]) == 0
     err = capsys.readouterr().err
     assert "5x2000x70" in err and "2000 x 0.5 ms -> 1000 x 1 ms" in err
@@ -183,17 +193,10 @@ def test_segy_shots_grouped_by_source_position(setup, tmp_path, capsys) -> None:
     segyio = pytest.importorskip("segyio")
     root, _, model, ckpt = setup
     x = np.load(root / "data" / "data0.npy")[0]  # (5, 1000, 70) at 1 ms
-    spec = segyio.spec()
-    spec.format, spec.samples, spec.tracecount = 5, list(range(1000)), 5 * 70
-    path = tmp_path / "by_source.sgy"
-    with segyio.create(str(path), spec) as f:
-        f.bin.update(hdt=1000)
-        for s in range(5):
-            for r in range(70):
-                f.header[s * 70 + r] = {segyio.TraceField.FieldRecord: 1,  # one record
-                                        segyio.TraceField.SourceX: 170 * s,
-                                        segyio.TraceField.GroupX: r * 10}  # fmt: skip
-                f.trace[s * 70 + r] = np.ascontiguousarray(x[s, :, r])
+    path = _write_segy(tmp_path / "by_source.sgy", x, 1000,
+                       lambda s, r: {segyio.TraceField.FieldRecord: 1,  # one record
+                                     segyio.TraceField.SourceX: 170 * s,
+                                     segyio.TraceField.GroupX: r * 10})  # fmt: skip
     out = str(tmp_path / "v.npy")
     assert main(["predict", "-c", str(ckpt), "-i", str(path), "-o", out]) == 2
     assert "1 shots (by field_record)" in capsys.readouterr().err
