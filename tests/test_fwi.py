@@ -225,11 +225,14 @@ def test_interrupted_inversion_resumes_to_the_uninterrupted_iterates(observed, t
         run_fwi(observed, start, state_path=state, save_every=3, **kw)
     saved = torch.load(state, weights_only=True)
     assert saved["iteration"] == 4 and len(saved["history"]) == 4  # the last complete one
-    got = run_fwi(observed, start, state_path=state, **kw)
+    # a start recomputed with other rounding (thread count, device) is the same start
+    got = run_fwi(observed, start + 1e-4, state_path=state, **kw)
     np.testing.assert_array_equal(got.velocity_mps, want.velocity_mps)
     assert [r["iteration"] for r in got.history] == list(range(1, 7))
     with pytest.raises(ConfigError, match="other data, start model or settings"):
         run_fwi(observed, start, state_path=state, **{**kw, "iterations": 8})
+    with pytest.raises(ConfigError, match="other data, start model or settings"):
+        run_fwi(observed, start + 1.0, state_path=state, **kw)
 
 
 def test_normalised_data_given_as_raw_are_flagged(observed):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +202,24 @@ def test_study_robustness_checks_first_and_reuses_finished_evaluations(tmp_path,
     assert rows[:2] == first and len(rows) == 4
     md = (out / "robustness.md").read_text()
     assert "| 12% traces missing |" in md and "| 12.5% traces missing |" in md
+    # a checkpoint rewritten at the same path (training went on) is evaluated afresh
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
+    capsys.readouterr()
+    assert main(base) == 0
+    captured = capsys.readouterr()
+    assert "kept from an earlier run" not in captured.out + captured.err
+
+
+def test_transfer_compares_stored_run_paths_by_file(tmp_path, monkeypatch):
+    from velocitygan.study.transfer import _same
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.txt").write_text("x\n")
+    (tmp_path / "d" / "other.txt").write_text("y\n")
+    absolute = str(tmp_path / "d" / "train.txt")
+    assert _same("train", "d/train.txt", absolute)  # stored relative by older versions
+    assert not _same("train", "d/other.txt", absolute)
+    assert _same("train", "/moved/study/d/train.txt", absolute)  # cannot tell: same
+    assert not _same("dataset", "flatvel-a", "curvevel-a")
+    assert not _same("freeze", "none", "encoder")

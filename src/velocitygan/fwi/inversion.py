@@ -249,10 +249,10 @@ def run_fwi(
     if state_path is not None:
         if save_every < 1:
             raise ConfigError(f"save_every must be >= 1, got {save_every}")
-        print_ = fingerprint(obs, v0, {**settings, "acquisition": acq.to_dict()})
-        saver = _Saver(Path(state_path), save_every, FWIState(print_))
+        print_ = fingerprint(obs, {**settings, "acquisition": acq.to_dict()})
+        saver = _Saver(Path(state_path), save_every, FWIState(print_, start=v0.detach().cpu()))
         if saver.path.is_file():
-            state = load_state(saver.path, print_)
+            state = load_state(saver.path, print_, v0)
 
     model = BoundedVelocity(v0.to(dev), vmin_mps=vmin_mps, vmax_mps=vmax_mps)
     problem = _Problem(obs.to(dev), _base_wavelet(acq, dev), acq, backend=backend, device=dev,

@@ -1,8 +1,10 @@
 """Saved progress of an FWI run, so that an interrupted inversion continues where it stopped.
 
 The state file holds the velocity parameter, the optimiser's state, the iterations done and
-their history, and a fingerprint of what defines the inversion (observed data, start model,
-settings): a state is only taken up by the same inversion.
+their history, the start model, and a fingerprint of the observed data and settings: a state is
+only taken up by the same inversion. The start model is compared within a tolerance, not by
+its bytes: recomputed (a network's prediction, a smoothed model) its last bits depend on the
+thread count and the device.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from ..errors import ConfigError
 __all__ = ["FWIState", "fingerprint", "load_state"]
 
 
-def fingerprint(observed: torch.Tensor, start_mps: torch.Tensor, settings: dict[str, Any]) -> str:
-    """SHA-256 over the observed data, the start maps and the settings (hex)."""
+# start maps within this of the saved ones (m/s) are the same start
+START_TOLERANCE_MPS = 0.01
+
+
+def fingerprint(observed: torch.Tensor, settings: dict[str, Any]) -> str:
+    """SHA-256 over the observed data and the settings (hex)."""
     h = hashlib.sha256()
-    for t in (observed, start_mps):
-        h.update(str(tuple(t.shape)).encode())
-        h.update(np.ascontiguousarray(t.detach().cpu().float().numpy()).tobytes())
+    h.update(str(tuple(observed.shape)).encode())
+    h.update(np.ascontiguousarray(observed.detach().cpu().float().numpy()).tobytes())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
@@ -40,6 +45,7 @@ class FWIState:
 
     Attributes:
         fingerprint: :func:`fingerprint` of the inversion this belongs to.
+        start: the start maps ``(N, nz, nx)`` in m/s.
         iteration: iterations completed.
         latent: the velocity parameter (``BoundedVelocity.latent``) after them.
         band: corner frequency of the last completed iteration (None = full band).
@@ -49,6 +55,7 @@ class FWIState:
     """
 
     fingerprint: str
+    start: torch.Tensor | None = None
     iteration: int = 0
     latent: torch.Tensor | None = None
     band: float | None = None
@@ -67,6 +74,7 @@ class FWIState:
     def save(self, path: str | Path) -> None:
         """Write the state atomically."""
         save_checkpoint(path, {"kind": "fwi_state", "fingerprint": self.fingerprint,
+                               "start": self.start,
                                "iteration": self.iteration, "latent": self.latent,
                                "band": self.band, "optimizer": self.optimizer,
                                "history": self.history, "time_s": self.time_s})
@@ -82,15 +90,20 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def load_state(path: str | Path, expected: str) -> FWIState:
+def load_state(path: str | Path, expected: str, start_mps: torch.Tensor) -> FWIState:
     """Read a saved state; raise :class:`ConfigError` unless it belongs to the inversion whose
-    fingerprint is ``expected``."""
+    fingerprint is ``expected`` and whose start maps are ``start_mps`` (within
+    :data:`START_TOLERANCE_MPS`)."""
     ck = load_checkpoint(path)
     if ck.get("kind") != "fwi_state":
         raise ConfigError(f"{path}: not an FWI state file")
-    if ck.get("fingerprint") != expected:
+    saved = ck.get("start")
+    same_start = (isinstance(saved, torch.Tensor) and saved.shape == start_mps.shape
+                  and float((saved - start_mps.cpu()).abs().max()) <= START_TOLERANCE_MPS)
+    if ck.get("fingerprint") != expected or not same_start:
         raise ConfigError(f"{path}: saved by an FWI run with other data, start model or "
                           "settings; run with those, or remove the file to start afresh")
-    return FWIState(fingerprint=expected, iteration=int(ck["iteration"]), latent=ck["latent"],
+    return FWIState(fingerprint=expected, start=saved, iteration=int(ck["iteration"]),
+                    latent=ck["latent"],
                     band=ck["band"], optimizer=ck["optimizer"], history=list(ck["history"]),
                     time_s=float(ck["time_s"]))

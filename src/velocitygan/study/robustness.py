@@ -94,10 +94,29 @@ def _split_shape(split: str | Path) -> tuple[int, int, int]:
     return tuple(int(v) for v in data.shape[-3:])
 
 
+def _inputs(path: Path, split: str | Path) -> list[list[Any]]:
+    """``[file, size, mtime_ns]`` of the checkpoint, the split file and every file it lists:
+    an evaluation is only reused while none of them changed."""
+    from ..data import read_split
+
+    files = [path, Path(split)]
+    for entry in read_split(split):
+        files += [entry.data] + ([] if entry.label is None else [entry.label])
+    out = []
+    for f in files:
+        try:
+            st = Path(f).stat()
+        except OSError:  # the evaluation itself reports a missing file
+            out.append([str(f), -1, -1])
+            continue
+        out.append([str(Path(f).resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
 def _reusable(folder: Path, path: Path, split: str | Path, pert: RawPerturbation,
-              dataset) -> dict[str, Any] | None:
-    """The metrics of an earlier run of this very evaluation (same checkpoint, split,
-    perturbation and normalisation override), or None."""
+              dataset, inputs: list[list[Any]]) -> dict[str, Any] | None:
+    """The metrics of an earlier run of this very evaluation (same checkpoint, split and data
+    files, unchanged since; same perturbation and normalisation override), or None."""
     import json
 
     try:
@@ -107,7 +126,8 @@ def _reusable(folder: Path, path: Path, split: str | Path, pert: RawPerturbation
     same = (m.get("checkpoint") == str(path.resolve())
             and m.get("split") == str(Path(split).resolve())
             and m.get("perturbation") == pert.to_dict()
-            and m.get("dataset_override") == (None if dataset is None else str(dataset)))
+            and m.get("dataset_override") == (None if dataset is None else str(dataset))
+            and m.get("inputs") == inputs)
     return m if same else None
 
 
@@ -173,14 +193,16 @@ def run_robustness(
             t0 = time.perf_counter()
             pert = cond.perturbation
             folder = out_dir / "evals" / _safe(label) / cond.slug
-            m = _reusable(folder, path, split, pert, dataset)
+            inputs = _inputs(path, split)
+            m = _reusable(folder, path, split, pert, dataset, inputs)
             reused = m is not None
             if m is None:
                 m = evaluate_checkpoint(
                     path, split, folder, dataset=dataset, batch_size=batch_size, device=device,
                     figures=False, raw_transform=None if pert.is_identity else pert,
                     extra={"perturbation": pert.to_dict(), "perturbation_label": pert.label,
-                           "dataset_override": None if dataset is None else str(dataset)},
+                           "dataset_override": None if dataset is None else str(dataset),
+                           "inputs": inputs},
                 )
             row = {"model": label, "checkpoint": str(path), "perturbation": cond.kind,
                    "value": "" if cond.value is None else cond.value, "label": pert.label,

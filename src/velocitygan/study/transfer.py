@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +161,7 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
     if last.is_file():
         ck = load_checkpoint(last)
         saved = ck.get("config", {})
-        changed = [k for k in _SAME_RUN if k in saved and saved[k] != getattr(cfg, k)]
+        changed = [k for k in _SAME_RUN if k in saved and not _same(k, saved[k], getattr(cfg, k))]
         if changed:
             what = ", ".join(f"{k} {saved[k]!r} (there) vs {getattr(cfg, k)!r} (now)"
                              for k in changed)
@@ -178,6 +179,25 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
 # settings that make a stored run another experiment (a longer budget only extends it)
 _SAME_RUN = ("model", "train", "val", "dataset", "init_from", "freeze", "unfrozen_lr",
              "batch_size", "lr", "seed", "width")
+
+
+_PATHS = ("train", "val", "dataset", "init_from")
+
+
+def _same(key: str, stored: Any, now: Any) -> bool:
+    """Whether a stored run setting equals this run's. File settings compare by the file they
+    name: runs stored relative paths before 2026-11-27, and a moved study folder keeps old
+    absolute ones, so a stored path that no longer resolves cannot tell and counts as the same."""
+    if stored == now:
+        return True
+    if key not in _PATHS or not isinstance(stored, str) or not isinstance(now, str):
+        return False
+    old, new = Path(stored.partition("#")[0]).expanduser(), Path(now.partition("#")[0])
+    if stored.partition("#")[2] != now.partition("#")[2]:
+        return False
+    if not old.exists():  # a file that moved, or a name (a benchmark dataset) that differs
+        return "/" in stored and bool(Path(stored).suffix)
+    return new.exists() and os.path.samefile(old, new)
 
 
 def _position(run: Path, ck: dict[str, Any]) -> dict[str, Any]:
