@@ -65,7 +65,6 @@ def _training_curve(run_dir: Path, out_png: Path, baseline_mps: float) -> None:
     ax.set_yscale("log")
     ax.legend()
     ax.grid(alpha=0.3)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, out_png, dpi=150)
 
 

@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 
-
 class InputRangeWarning(UserWarning):
     """Input statistics fall outside what the model saw in training."""
 

@@ -26,8 +26,7 @@ def _fwi_options(func):
                      show_default=True),
         click.option("--lr", type=float, default=None,
                      help="Step size (Adam: fraction of vmax - vmin per iteration, default "
-                          "0.005; "
-                          "L-BFGS: 1.0)."),
+                          "0.005; L-BFGS: 1.0)."),
         click.option("--tv", "tv_weight", type=float, default=0.0, show_default=True,
                      help="Total-variation weight (velocity scaled to [0, 1])."),
         click.option("--freqs", default="5,10,full", show_default=True,
@@ -57,7 +56,8 @@ def _fwi_options(func):
 
 
 def _common(kw: dict):
-    """Load data/true/acquisition; return (observed, idx, n_in_file, true, acq, fwi kwargs)."""
+    """Load data/true/acquisition and check --resume against OUT's state file; return
+    (observed, idx, n_in_file, true, acq, fwi kwargs)."""
     from ..data.npyfile import npy_header
     from ..fwi import parse_freqs
     from ..fwi.inputs import load_acquisition, load_maps, load_observed

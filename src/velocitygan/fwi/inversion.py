@@ -298,7 +298,7 @@ def _iterate(model, problem, schedule, opt_name, lr, v_true, progress,
              saver: _Saver | None = None, resume: FWIState | None = None) -> list[dict]:
     done = 0 if resume is None else resume.iteration
     history: list[dict] = [] if resume is None else list(resume.history)
-    offset = 0.0 if resume is None else resume.time_s
+    offset = history[-1]["time_s"] if history else 0.0  # wall time before this session
     bar = tqdm(total=len(schedule), initial=done, desc="fwi", unit="it", disable=not progress,
                leave=False)
     t0 = time.perf_counter()
@@ -311,13 +311,12 @@ def _iterate(model, problem, schedule, opt_name, lr, v_true, progress,
                 band = cutoff
                 problem.set_band(cutoff)
                 opt = _make_optimizer(opt_name, model, lr)
-                if resume is not None and it == done + 1 and done and resume.band == cutoff:
+                if done and it == done + 1 and resume.band == cutoff:
                     opt.load_state_dict(resume.optimizer)  # continue the band's optimiser
             _step(it, cutoff, model, problem, opt, v_true, history, bar,
                   lambda: offset + time.perf_counter() - t0)
             if saver is not None:
-                saver.state.update(it, model.latent, cutoff, opt, history,
-                                   history[-1]["time_s"])
+                saver.state.update(it, model.latent, cutoff, opt, history)
                 if it % saver.every == 0 or it == len(schedule):
                     saver.state.save(saver.path)
     except KeyboardInterrupt:

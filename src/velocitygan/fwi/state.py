@@ -50,8 +50,8 @@ class FWIState:
         latent: the velocity parameter (``BoundedVelocity.latent``) after them.
         band: corner frequency of the last completed iteration (None = full band).
         optimizer: the optimiser's ``state_dict`` (meaningful within ``band``).
-        history: the per-iteration rows so far.
-        time_s: iteration wall time so far, in s.
+        history: the per-iteration rows so far (the last one's ``time_s`` is the wall time
+            spent so far).
     """
 
     fingerprint: str
@@ -61,12 +61,11 @@ class FWIState:
     band: float | None = None
     optimizer: dict[str, Any] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
-    time_s: float = 0.0
 
     def update(self, iteration: int, latent: torch.Tensor, band: float | None,
-               optimizer: torch.optim.Optimizer, history: list[dict], time_s: float) -> None:
+               optimizer: torch.optim.Optimizer, history: list[dict]) -> None:
         """Record the state after ``iteration`` (copies: later steps do not change it)."""
-        self.iteration, self.band, self.time_s = iteration, band, time_s
+        self.iteration, self.band = iteration, band
         self.latent = latent.detach().cpu().clone()
         self.optimizer = _to_cpu(copy.deepcopy(optimizer.state_dict()))
         self.history = [dict(row) for row in history]
@@ -77,7 +76,7 @@ class FWIState:
                                "start": self.start,
                                "iteration": self.iteration, "latent": self.latent,
                                "band": self.band, "optimizer": self.optimizer,
-                               "history": self.history, "time_s": self.time_s})
+                               "history": self.history})
 
 
 def _to_cpu(obj: Any) -> Any:
@@ -105,5 +104,4 @@ def load_state(path: str | Path, expected: str, start_mps: torch.Tensor) -> FWIS
                           "settings; run with those, or remove the file to start afresh")
     return FWIState(fingerprint=expected, start=saved, iteration=int(ck["iteration"]),
                     latent=ck["latent"],
-                    band=ck["band"], optimizer=ck["optimizer"], history=list(ck["history"]),
-                    time_s=float(ck["time_s"]))
+                    band=ck["band"], optimizer=ck["optimizer"], history=list(ck["history"]))

@@ -87,9 +87,10 @@ def _split_shape(split: str | Path) -> tuple[int, int, int]:
     from ..data import read_split
     from ..data.npyfile import open_npy
 
-    data = open_npy(read_split(split)[0].data)
+    first = read_split(split)[0].data
+    data = open_npy(first)
     if data.ndim not in (3, 4):
-        raise ConfigError(f"{read_split(split)[0].data}: seismic shape {data.shape}; expected "
+        raise ConfigError(f"{first}: seismic shape {data.shape}; expected "
                           "(N, shots, nt, receivers)")
     return tuple(int(v) for v in data.shape[-3:])
 
@@ -113,21 +114,19 @@ def _inputs(path: Path, split: str | Path) -> list[list[Any]]:
     return out
 
 
-def _reusable(folder: Path, path: Path, split: str | Path, pert: RawPerturbation,
-              dataset, inputs: list[list[Any]]) -> dict[str, Any] | None:
-    """The metrics of an earlier run of this very evaluation (same checkpoint, split and data
-    files, unchanged since; same perturbation and normalisation override), or None."""
+def _reusable(folder: Path, pert: RawPerturbation, dataset,
+              inputs: list[list[Any]]) -> dict[str, Any] | None:
+    """The metrics of an earlier run of this very evaluation (``inputs``: the same checkpoint,
+    split and data files, unchanged since; same perturbation and normalisation override), or
+    None."""
     import json
 
     try:
         m = json.loads((folder / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
-    same = (m.get("checkpoint") == str(path.resolve())
-            and m.get("split") == str(Path(split).resolve())
-            and m.get("perturbation") == pert.to_dict()
-            and m.get("dataset_override") == (None if dataset is None else str(dataset))
-            and m.get("inputs") == inputs)
+    same = (m.get("inputs") == inputs and m.get("perturbation") == pert.to_dict()
+            and m.get("dataset_override") == (None if dataset is None else str(dataset)))
     return m if same else None
 
 
@@ -189,12 +188,12 @@ def run_robustness(
     rows: list[dict[str, Any]] = []
     for label, path in labels:
         clean: dict[str, Any] | None = None
+        inputs = _inputs(path, split)
         for cond in conditions:
             t0 = time.perf_counter()
             pert = cond.perturbation
             folder = out_dir / "evals" / _safe(label) / cond.slug
-            inputs = _inputs(path, split)
-            m = _reusable(folder, path, split, pert, dataset, inputs)
+            m = _reusable(folder, pert, dataset, inputs)
             reused = m is not None
             if m is None:
                 m = evaluate_checkpoint(

@@ -39,6 +39,7 @@ __all__ = [
     "VELOCITY_MAX_MPS",
     "VELOCITY_MIN_MPS",
     "Family",
+    "check_seed",
     "LayeredParams",
     "StyleParams",
     "family_params",
@@ -241,6 +242,12 @@ def _check_consistent(family: str, p: LayeredParams | StyleParams) -> None:
         raise ConfigError(f"family {family!r}: fault_dip_deg must lie in (0, 90] degrees")
 
 
+def check_seed(seed: int) -> None:
+    """Raise :class:`ConfigError` unless ``seed`` can seed the per-sample generators."""
+    if not 0 <= int(seed) < 2**63:
+        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed}")
+
+
 def get_family(family: str) -> Family:
     """Look up a family by name (case and ``_``/``-`` insensitive)."""
     key = str(family).strip().lower().replace("_", "-")
@@ -282,8 +289,7 @@ def make_velocity_maps(
         p = family_params(fam.name, params)
     if int(n) < 0:
         raise ConfigError(f"number of maps must be >= 0, got {n}")
-    if not 0 <= int(seed) < 2**63:
-        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed}")
+    check_seed(seed)
     maker = _layered_map if isinstance(p, LayeredParams) else _style_map
     out = np.empty((int(n), GRID_CELLS, GRID_CELLS), dtype=np.float32)
     for j in range(int(n)):

@@ -41,6 +41,7 @@ from ..physics import Acquisition
 from .families import (
     VELOCITY_MAX_MPS,
     VELOCITY_MIN_MPS,
+    check_seed,
     family_params,
     get_family,
     make_velocity_maps,
@@ -392,8 +393,7 @@ def generate_dataset(
         Path of the written ``dataset.json``.
     """
     family_params(family, params)  # fail early on a bad family or parameter name
-    if not 0 <= int(seed) < 2**63:
-        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed}")
+    check_seed(seed)  # before the plan file is written
     source = FamilySource(get_family(family).name, int(n_samples), int(seed), params)
     return write_dataset(out_dir, source, shard_size=shard_size, val_fraction=val_fraction,
                          workers=workers, device=device, backend=backend, batch_size=batch_size,
