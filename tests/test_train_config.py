@@ -139,3 +139,12 @@ def test_lr_schedule():
     assert lr_factor(60, 110, cfg) == pytest.approx(0.55)  # half way down the cosine
     assert lr_factor(110, 110, cfg) == pytest.approx(0.1)
     assert lr_factor(500, 110, resolve_config()) == 1.0  # reference: constant
+
+
+def test_lr_schedule_ends_with_the_time_budget():
+    cfg = resolve_config(overrides={"lr_schedule": "cosine", "min_lr_ratio": 0.1,
+                                    "time_limit_min": 10.0})
+    # far from the last step but half the budget spent: half way down the cosine
+    assert lr_factor(10, 10_000, cfg, elapsed_s=300.0) == pytest.approx(0.55)
+    assert lr_factor(10, 10_000, cfg, elapsed_s=600.0) == pytest.approx(0.1)
+    assert lr_factor(5_000, 10_000, cfg, elapsed_s=1.0) == pytest.approx(0.55)  # steps first

@@ -68,6 +68,16 @@ def any_rank(flag: bool, ts: TrainState) -> bool:
     return bool(t.item())
 
 
+def limit_reached(ts: TrainState) -> bool:
+    """``max_steps`` or ``time_limit_min`` reached (the same answer on every process). The time
+    limit counts training and validation time over all sessions of the run, so a resumed run
+    keeps its budget."""
+    cfg = ts.cfg
+    if cfg.max_steps and ts.step >= cfg.max_steps:
+        return True
+    return bool(cfg.time_limit_min) and any_rank(ts.elapsed_s >= 60.0 * cfg.time_limit_min, ts)
+
+
 def _finite_or_skip(loss: torch.Tensor, name: str, ts: TrainState) -> bool:
     """False (skip the batch) or raise when ``loss`` is not finite on some process."""
     if not any_rank(not bool(torch.isfinite(loss.detach())), ts):
@@ -209,8 +219,7 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
         t0 = time.perf_counter()
         if any_rank(stop.requested, ts):
             return "interrupted"
-        if (cfg.max_steps and ts.step >= cfg.max_steps) or (
-                ts.deadline < math.inf and any_rank(time.monotonic() > ts.deadline, ts)):
+        if limit_reached(ts):
             return "done" if ts.batches_done >= total else "limit"
 
 

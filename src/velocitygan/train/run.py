@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from ..io import write_text
 from .config import TrainConfig, dump_toml, load_toml_config, resolve_config
 from .distributed import DistEnv, setup_distributed, teardown_distributed
 from .loaders import batches_per_epoch, build_datasets, val_loader
-from .loop import StopFlag, any_rank, epoch_means, save_last, train_one_epoch, validate
+from .loop import StopFlag, epoch_means, limit_reached, save_last, train_one_epoch, validate
 from .runlog import RunLog
 from .speed import resolve_speed
 from .state import TrainState, build_state, restore_state
@@ -101,18 +100,14 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
     return run_dir
 
 
-def _limit_reached(ts: TrainState) -> bool:
-    """``max_steps`` or the time limit reached (the same answer on every process)."""
-    steps = bool(ts.cfg.max_steps and ts.step >= ts.cfg.max_steps)
-    return steps or (ts.deadline < math.inf and any_rank(time.monotonic() > ts.deadline, ts))
-
-
 def _end_epoch(ts: TrainState, vloader, log: RunLog, run_dir: Path, complete: bool) -> dict:
     """Validate if due, update best, write last.pt/best.pt and the metrics.csv row."""
     cfg = ts.cfg
     means = epoch_means(ts)
-    final = not complete or ts.epoch + 1 >= cfg.epochs or _limit_reached(ts)
+    final = not complete or ts.epoch + 1 >= cfg.epochs or limit_reached(ts)
+    t0 = time.perf_counter()
     val = validate(ts, vloader) if final or (ts.epoch + 1) % cfg.val_every_epochs == 0 else {}
+    ts.elapsed_s += time.perf_counter() - t0  # validation spends the time budget too
     row: dict[str, Any] = {
         "epoch": ts.epoch + 1, "step": ts.step, "time_s": ts.elapsed_s,
         "samples_per_s": ts.epoch_samples / ts.epoch_time_s if ts.epoch_time_s else 0.0,
@@ -152,12 +147,10 @@ def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
              f"{plan.describe()}; run folder {run_dir}")
     vloader = val_loader(val_ds, cfg, env)
     ts.total_steps = cfg.max_steps or cfg.epochs * batches_per_epoch(train_ds, cfg, env)
-    if cfg.time_limit_min:
-        ts.deadline = time.monotonic() + 60.0 * cfg.time_limit_min
     row: dict[str, Any] = {}
     with StopFlag() as stop:
         try:
-            while ts.epoch < cfg.epochs and not _limit_reached(ts):
+            while ts.epoch < cfg.epochs and not limit_reached(ts):
                 status = train_one_epoch(ts, train_ds, augment, log, run_dir, stop)
                 if status == "interrupted":
                     save_last(ts, run_dir)

@@ -45,7 +45,6 @@ class TrainState:
     skipped: int = 0  # batches skipped for a non-finite loss in the epoch in progress
     epoch_time_s: float = 0.0  # step time spent in the epoch in progress
     epoch_samples: int = 0  # samples (all processes) trained on in the epoch in progress
-    deadline: float = math.inf  # time.monotonic() after which this session stops (time limit)
     total_steps: int = 0  # iterations of the whole run (for the lr schedule)
 
 
@@ -95,20 +94,25 @@ def _adamw(params: list, lr: float, betas: list, weight_decay: float) -> torch.o
     return opt
 
 
-def lr_factor(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Learning-rate multiplier at iteration ``step`` (0-based): linear warm-up, then
-    constant (reference) or cosine decay from 1 to ``min_lr_ratio`` at ``total_steps``."""
+def lr_factor(step: int, total_steps: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Learning-rate multiplier at iteration ``step`` (0-based) after ``elapsed_s`` seconds of
+    training: linear warm-up, then constant (reference) or cosine decay from 1 to
+    ``min_lr_ratio``. The cosine ends at ``total_steps`` or at ``time_limit_min``, whichever
+    comes first, so a run stopped by its time budget still ends on a settled model."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.lr_schedule == "constant" or total_steps <= cfg.warmup_steps:
         return 1.0
-    progress = min(1.0, (step - cfg.warmup_steps) / (total_steps - cfg.warmup_steps))
+    progress = (step - cfg.warmup_steps) / (total_steps - cfg.warmup_steps)
+    if cfg.time_limit_min:
+        progress = max(progress, elapsed_s / (60.0 * cfg.time_limit_min))
+    progress = min(1.0, progress)
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def apply_lr(ts: TrainState) -> None:
     """Set every parameter group's lr for iteration ``ts.step``."""
-    factor = lr_factor(ts.step, ts.total_steps, ts.cfg)
+    factor = lr_factor(ts.step, ts.total_steps, ts.cfg, ts.elapsed_s)
     for opt in (ts.opt_g, ts.opt_d):
         for group in [] if opt is None else opt.param_groups:
             group["lr"] = group["base_lr"] * factor
