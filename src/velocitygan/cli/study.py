@@ -1,4 +1,4 @@
-"""``velocitygan study robustness | transfer``: argument parsing only."""
+"""``velocitygan study robustness | transfer | benchmark``: argument parsing only."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
+from .options import parse_key_values
 
 
 def _numbers(text: str | None, kind: type, flag: str) -> list:
@@ -23,7 +24,7 @@ def _numbers(text: str | None, kind: type, flag: str) -> list:
 
 @click.group("study")
 def study_group() -> None:
-    """Robustness and transfer studies (the paper's robustness and generalisation)."""
+    """Robustness, transfer and equal-budget benchmark studies."""
 
 
 @study_group.command("robustness")
@@ -72,7 +73,7 @@ def robustness_cmd(checkpoints, split, out, dataset, snr, missing_traces, missin
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Output folder: transfer.csv, transfer.md, data/, runs/, evals/.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="Training TOML (e.g. configs/cpu-demo.toml); flags override it.")
+              help="Training TOML or bundled config name (e.g. cpu-demo); flags override it.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Source training epochs.")
 @click.option("--finetune-epochs", type=click.IntRange(1), default=None,
               help="Epochs of each fine-tuning / scratch run [source epochs].")
@@ -109,6 +110,42 @@ def transfer_cmd(source, target, ks, models, out, config_file, epochs, finetune_
         freeze=freeze, scratch=not no_scratch, seed=seed, device=device)
     run_transfer(settings, out, log=click.echo)
     click.echo(f"wrote {out / 'transfer.csv'} and {out / 'transfer.md'}")
+
+
+@study_group.command("benchmark")
+@click.option("--family", "-f", required=True, help="Velocity-map family, e.g. flatvel-a.")
+@click.option("--budget-min", type=float, required=True,
+              help="Wall-clock training budget of every run, in minutes.")
+@click.option("--models", default="velocitygan,inversionnet", show_default=True,
+              help="Comma-separated: velocitygan, inversionnet.")
+@click.option("--seeds", default="0,1", show_default=True, help="Training seeds per model.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+              help="Study folder (data, test set, runs, tables, figure).")
+@click.option("--config", "config_file", default=None,
+              help="Training config: bundled name (cpu-2h ...) or TOML file.")
+@click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
+              help="Another training setting, e.g. --set width=0.5 (repeatable).")
+@click.option("--train-samples", type=click.IntRange(10), default=5000, show_default=True,
+              help="Training maps to generate (10 % become a validation split).")
+@click.option("--test-samples", type=click.IntRange(1), default=500, show_default=True,
+              help="Held-out test maps, drawn with their own seed.")
+@click.option("--data-seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--test-seed", type=click.IntRange(0), default=1000, show_default=True)
+def benchmark_cmd(family, budget_min, models, seeds, out, config_file, set_items, train_samples,
+                  test_samples, data_seed, test_seed) -> None:
+    """Train each model for the same wall-clock budget on the same data; score on a test set."""
+    from ..study.benchmark import BenchmarkSettings, run_benchmark
+
+    settings = BenchmarkSettings(
+        family=family, budget_min=budget_min,
+        models=[m.strip() for m in models.split(",") if m.strip()],
+        seeds=_numbers(seeds, int, "--seeds"), config=config_file,
+        overrides=parse_key_values(set_items, "--set", "width=0.5", bare_strings=True),
+        train_samples=train_samples, test_samples=test_samples, data_seed=data_seed,
+        test_seed=test_seed)
+    run_benchmark(settings, out, log=click.echo)
+    click.echo(f"wrote {out / 'benchmark.md'}, {out / 'benchmark.csv'} and "
+               f"{out / 'benchmark.png'}")
 
 
 def register(cli: click.Group) -> None:

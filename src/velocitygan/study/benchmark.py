@@ -1,0 +1,227 @@
+"""Benchmark: models trained for the same wall-clock budget on the same data, scored on a test
+set that no training sees.
+
+Layout under ``DIR``: ``data/`` (training maps, seed ``data_seed``, with a validation split),
+``test/`` (``test_samples`` maps drawn with ``test_seed``), ``runs/MODEL-seedS/`` (one training
+run each), ``evals/MODEL-seedS/`` (the final weights on the test set), and the results
+``benchmark.csv``, ``benchmark.md`` and ``benchmark.png`` (test MAE against wall-clock time).
+
+Every run trains with ``time_limit_min = budget_min``, so its cosine schedule ends with the
+budget. The test set is the runs' monitoring split (``val``): its curve is drawn, but the scores
+are of each run's final weights (``last.pt``), never of a checkpoint picked by looking at it.
+A rerun of the same study resumes interrupted runs and reuses finished ones; a rerun with other
+settings into the same folder is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from ..io import write_json, write_text
+from .tables import fmt, markdown_table, write_csv
+
+__all__ = ["BenchmarkSettings", "run_benchmark", "CSV_COLUMNS"]
+
+CSV_COLUMNS = ["model", "seed", "budget_min", "train_s", "epochs", "steps", "samples_seen",
+               "test_samples", "mae", "rmse", "ssim", "mae_mps", "rmse_mps", "config",
+               "threads", "device", "checkpoint"]
+
+
+@dataclass
+class BenchmarkSettings:
+    """What a benchmark trains and on which data (see the module docstring).
+
+    Attributes:
+        family: velocity-map family (``flatvel-a`` ...).
+        budget_min: wall-clock training budget of every run, in minutes (validation included).
+        models: ``velocitygan`` and/or ``inversionnet``.
+        seeds: training seeds (model init, data order) of each model.
+        config: training TOML (a bundled name such as ``cpu-2h`` or a path), or None.
+        overrides: training settings on top of it (``--set KEY=VALUE``).
+        train_samples: maps generated for training (10 % of them form a validation split).
+        test_samples: held-out test maps (>= 500 for a stable MAE).
+        data_seed: seed of the training maps.
+        test_seed: seed of the test maps; must differ from ``data_seed``.
+    """
+
+    family: str
+    budget_min: float
+    models: Sequence[str] = ("velocitygan", "inversionnet")
+    seeds: Sequence[int] = (0, 1)
+    config: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    train_samples: int = 5000
+    test_samples: int = 500
+    data_seed: int = 0
+    test_seed: int = 1000
+
+    def check(self) -> None:
+        """One-line errors for settings that cannot make a fair benchmark."""
+        if not 0 < self.budget_min < float("inf"):
+            raise ConfigError(f"--budget-min {self.budget_min} must be a positive number")
+        bad = [m for m in self.models if m not in ("velocitygan", "inversionnet")]
+        if bad or not self.models:
+            raise ConfigError(f"--models {','.join(self.models)}: choose from velocitygan, "
+                              "inversionnet")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"--seeds {self.seeds}: give one or more distinct seeds")
+        if self.test_seed == self.data_seed:
+            raise ConfigError("the test seed must differ from the training data seed")
+        if self.train_samples < 10 or self.test_samples < 1:
+            raise ConfigError("need >= 10 training samples and >= 1 test sample")
+        reserved = {"model", "seed", "time_limit_min", "train", "val", "dataset", "out"}
+        if reserved & set(self.overrides):
+            raise ConfigError(f"the benchmark sets {', '.join(sorted(reserved))} itself; "
+                              "do not override them")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly settings (what ``benchmark.json`` stores)."""
+        d = asdict(self)
+        d["models"], d["seeds"] = list(self.models), list(self.seeds)
+        return d
+
+
+def _claim(out: Path, settings: BenchmarkSettings) -> None:
+    """Store the settings in ``out/benchmark.json``, or refuse if it holds other ones."""
+    path = out / "benchmark.json"
+    now = settings.to_dict()
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: unreadable benchmark settings ({exc}); remove it "
+                              "to start this benchmark afresh") from None
+        changed = sorted(k for k in set(now) | set(stored) if stored.get(k) != now.get(k))
+        if changed:
+            what = ", ".join(f"{k} {stored.get(k)!r} (there) vs {now.get(k)!r} (now)"
+                             for k in changed)
+            raise ConfigError(f"{out} holds a benchmark with other settings: {what}; use "
+                              "another --out or remove that folder")
+        return
+    write_json(path, now)
+
+
+def _curve(run: Path, batch_size: int) -> list[dict[str, float]]:
+    """``(time_s, steps, samples_seen, val_mae_mps)`` of each validated epoch of a run."""
+    with open(run / "metrics.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("val_mae_mps")]
+    return [{"time_s": float(r["time_s"]), "steps": int(r["step"]),
+             "samples_seen": int(r["step"]) * batch_size, "epoch": int(r["epoch"]),
+             "val_mae_mps": float(r["val_mae_mps"])} for r in rows]
+
+
+def _train_one(settings: BenchmarkSettings, model: str, seed: int, card: Path, test: Path,
+               run: Path) -> Any:
+    """Train (resume, or reuse when finished) one run; returns its resolved config."""
+    from ..train import resolve_config, train
+    from ..train.run import absolute_paths
+
+    overrides = {"progress": "log", "tensorboard": False, **settings.overrides,
+                 "model": model, "seed": seed, "time_limit_min": float(settings.budget_min),
+                 "train": str(card.parent / "train.txt"), "val": str(test), "dataset": str(card),
+                 "out": str(run)}
+    cfg = absolute_paths(resolve_config(file=settings.config, overrides=overrides))
+    train(cfg, resume=(run / "last.pt").is_file())
+    return cfg
+
+
+def _evaluate(ckpt: Path, test: Path, out: Path) -> dict[str, Any]:
+    """Evaluate ``ckpt`` on the test split, or reuse ``out/metrics.json`` made from it."""
+    from ..evaluate import evaluate_checkpoint
+
+    saved = out / "metrics.json"
+    if saved.is_file() and saved.stat().st_mtime >= ckpt.stat().st_mtime:
+        m = json.loads(saved.read_text(encoding="utf-8"))
+        if m.get("checkpoint") == str(ckpt.resolve()) and m.get("split") == str(test.resolve()):
+            return m
+    return evaluate_checkpoint(ckpt, test, out, figures=False)
+
+
+def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
+                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Generate (or reuse) the data, train every model x seed for the budget, evaluate the final
+    weights on the test set; write ``benchmark.csv``/``.md``/``.png``; return the table rows."""
+    from ..synth import generate_dataset
+
+    settings.check()
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, settings)
+    card = Path(generate_dataset(out / "data", settings.family, settings.train_samples,
+                                 seed=settings.data_seed, val_fraction=0.1))
+    test_card = Path(generate_dataset(out / "test", settings.family, settings.test_samples,
+                                      seed=settings.test_seed, val_fraction=0.0))
+    test = test_card.parent / "train.txt"  # the whole test set (no split of its own)
+    rows, curves = [], {}
+    for model in settings.models:
+        for seed in settings.seeds:
+            name = f"{model}-seed{seed}"
+            run = out / "runs" / name
+            log(f"benchmark: {name}, {settings.budget_min:g} min")
+            cfg = _train_one(settings, model, seed, card, test, run)
+            curve = _curve(run, cfg.batch_size)
+            m = _evaluate(run / "last.pt", test, out / "evals" / name)
+            last = curve[-1] if curve else {"time_s": 0.0, "steps": 0, "epoch": 0}
+            curves[name] = curve
+            rows.append({
+                "model": model, "seed": seed, "budget_min": settings.budget_min,
+                "train_s": round(last["time_s"], 1), "epochs": last["epoch"],
+                "steps": last["steps"], "samples_seen": last["steps"] * cfg.batch_size,
+                "test_samples": m["samples"], "mae": m["mae"], "rmse": m["rmse"],
+                "ssim": m["ssim"], "mae_mps": m["mae_mps"], "rmse_mps": m["rmse_mps"],
+                "config": settings.config or "openfwi", "threads": torch.get_num_threads(),
+                "device": m["device"], "checkpoint": str(run / "last.pt"),
+            })
+            write_csv(out / "benchmark.csv", rows, CSV_COLUMNS)  # kept current while running
+    write_text(out / "benchmark.md", benchmark_markdown(rows, settings))
+    _figure(curves, out / "benchmark.png", settings)
+    return rows
+
+
+def benchmark_markdown(rows: Sequence[dict[str, Any]], settings: BenchmarkSettings) -> str:
+    """The results as a Markdown table with the machine and settings it was measured with."""
+    body = [[r["model"], r["seed"], fmt(r["mae_mps"], 1), fmt(r["rmse_mps"], 1),
+             fmt(r["ssim"], 4), fmt(r["mae"]), fmt(r["train_s"] / 60, 1), r["epochs"],
+             r["samples_seen"]] for r in rows]
+    table = markdown_table(["model", "seed", "test MAE (m/s)", "RMSE (m/s)", "SSIM",
+                            "MAE (norm.)", "train (min)", "epochs", "samples seen"], body)
+    machine = (f"{platform.node()} ({os.cpu_count()} CPUs), torch {torch.__version__}, "
+               f"{rows[0]['threads'] if rows else '?'} thread(s), device "
+               f"{rows[0]['device'] if rows else '?'}")
+    return (f"# Benchmark: {settings.family}, {settings.budget_min:g} min per run\n\n"
+            f"Machine: {machine}. Config: {settings.config or 'openfwi'}"
+            f"{' ' + str(settings.overrides) if settings.overrides else ''}. "
+            f"Training maps: {settings.train_samples} (seed {settings.data_seed}, 10 % "
+            f"validation); test maps: {settings.test_samples} (seed {settings.test_seed}). "
+            "Scores: final weights (last.pt) on the test set; SSIM in the OpenFWI convention.\n\n"
+            + table + "\n")
+
+
+def _figure(curves: dict[str, list[dict[str, float]]], path: Path,
+            settings: BenchmarkSettings) -> None:
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
+
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    for name, curve in curves.items():
+        ax.plot([c["time_s"] / 60 for c in curve], [c["val_mae_mps"] for c in curve],
+                marker=".", label=name)
+    ax.set_xlabel("wall-clock training time (min)")
+    ax.set_ylabel("test MAE (m/s)")
+    ax.set_yscale("log")
+    ax.set_title(f"{settings.family}: test MAE during training")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    save_figure(fig, path)
