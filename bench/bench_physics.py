@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from velocitygan.physics import Acquisition, default_backend, forward_model
+from velocitygan.physics import Acquisition, deepwave_available, forward_model
 
 
 def layered_models(n: int, acq: Acquisition, seed: int = 0) -> np.ndarray:
@@ -92,7 +92,7 @@ def header(args) -> None:
         print(f"device: cuda {torch.cuda.get_device_name()}")
     else:
         print("device: cpu")
-    if default_backend() == "deepwave":
+    if deepwave_available():
         import deepwave
 
         print(f"deepwave {getattr(deepwave, '__version__', '?')}")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     default_batches = "1,16,64,256" if args.device == "cuda" else "1,4"
     batches = [int(b) for b in (args.batch or default_batches).split(",")]
     backends = ["torch", "deepwave"] if args.backend == "all" else args.backend.split(",")
-    if "deepwave" in backends and default_backend() != "deepwave":
+    if "deepwave" in backends and not deepwave_available():
         backends.remove("deepwave")
         print("deepwave not installed: skipping it")
     modes = [None if m == "none" else m for m in args.compile.split(",")]

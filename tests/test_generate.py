@@ -12,6 +12,7 @@ import torch
 
 from velocitygan.cli import main
 from velocitygan.data import OpenFWIDataset, get_dataset, read_split
+from velocitygan.errors import ConfigError
 from velocitygan.physics import forward_model
 from velocitygan.synth import make_velocity_maps, split_shards
 
@@ -41,6 +42,7 @@ def test_layout_card_and_dataset(made: Path):
     assert len(read_split(made / "val.txt")) == 1
     card = json.loads((made / "dataset.json").read_text())
     assert card["family"] == "curvefault-b" and card["seed"] == 7
+    assert card["backend"] == "torch"  # auto: OpenFWI's recipe on every device
     assert card["samples"] == {"total": 5, "train": 4, "val": 1}
     assert card["acquisition"]["src_x"] == [0, 17, 34, 52, 69]
     spec = get_dataset(str(made / "dataset.json"))
@@ -102,7 +104,7 @@ def test_simulate_shapes(tmp_path: Path, shape):
                  "--workers", "1", "--batch-size", "1"]) == 0
     data = np.load(out)
     assert data.shape == (len(v) if len(shape) > 2 else 1, 5, 1000, 70)
-    np.testing.assert_array_equal(data, forward_model(v).numpy())
+    np.testing.assert_array_equal(data, forward_model(v, compile_mode="auto").numpy())
 
 
 def test_from_model_raw_xz(tmp_path: Path, capsys):
@@ -175,14 +177,17 @@ def test_cuda_torch_backend_matches_cpu(tmp_path: Path):
     assert np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu) < 5e-3
 
 
-def test_auto_backend_is_the_exact_recipe_on_cuda(monkeypatch):
-    from velocitygan.physics import default_backend
+def test_auto_backend_is_the_exact_recipe_on_every_device(monkeypatch):
     from velocitygan.synth.simulate import resolve_sim_config
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert resolve_sim_config("auto", "cuda").backend == "torch"
     assert resolve_sim_config("deepwave", "cuda").backend == "deepwave"
-    assert resolve_sim_config("auto", "cpu").backend == default_backend()
+    assert resolve_sim_config("auto", "cpu").backend == "torch"
+    assert resolve_sim_config("deepwave", "cpu").backend == "deepwave"
+    with pytest.raises(ConfigError, match="unknown physics backend 'fdtd'"):
+        resolve_sim_config("fdtd", "cpu")
 
 
 def test_maps_made_by_processes_are_the_same():

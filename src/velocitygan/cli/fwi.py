@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
+from .generate import BACKEND_HELP
 
 DATASET_HELP = "Normalisation for the network: benchmark name, dataset.json card, FILE.toml[#NAME]."
 
@@ -41,7 +42,7 @@ def _fwi_options(func):
                      help="JSON with the acquisition (e.g. a generated dataset.json); "
                           "default OpenFWI's."),
         click.option("--backend", type=click.Choice(["auto", "deepwave", "torch"]),
-                     default="auto", show_default=True, help="Forward-operator backend."),
+                     default="auto", show_default=True, help=BACKEND_HELP),
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
         click.option("--no-figures", is_flag=True, help="Skip the PNG figures."),
         click.option("--out", "-o", required=True, type=click.Path(path_type=Path),

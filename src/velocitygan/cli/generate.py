@@ -11,6 +11,9 @@ from .options import parse_key_values
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 BACKENDS = click.Choice(["auto", "deepwave", "torch"])
+BACKEND_HELP = ("Forward operator. auto = torch: OpenFWI's exact recipe (120-cell sponge) on "
+                "every device. deepwave: faster approximation whose PML absorbs the recipe's "
+                "late boundary echo (0.9-4.6% relative L2 on most families).")
 FAMILY_NAMES = ("flatvel-a, flatvel-b, curvevel-a, curvevel-b, flatfault-a, flatfault-b, "
                 "curvefault-a, curvefault-b, style-a, style-b")
 
@@ -47,8 +50,7 @@ def _parse_shape(text: str | None) -> tuple[int, int] | None:
               help="CPU worker processes [default: one per core; in-process on CUDA].")
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
 @click.option("--backend", type=BACKENDS, default="auto", show_default=True,
-              help="Forward operator (auto: torch on CUDA, the exact OpenFWI recipe; on CPU "
-                   "deepwave if installed, else torch).")
+              help=BACKEND_HELP)
 @click.option("--batch-size", type=int, default=None,
               help="Samples per forward-model call [4 on CPU, 256 on CUDA].")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
@@ -110,8 +112,7 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Output .npy: float32 (N,5,1000,70) raw pressure, OpenFWI convention.")
 @click.option("--backend", type=BACKENDS, default="auto", show_default=True,
-              help="Forward operator (auto: torch on CUDA, the exact OpenFWI recipe; on CPU "
-                   "deepwave if installed, else torch).")
+              help=BACKEND_HELP)
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=None,
               help="Maps per forward-model call [4 on CPU, 256 on CUDA].")

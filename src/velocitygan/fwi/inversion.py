@@ -215,6 +215,7 @@ def run_fwi(
         state_path: keep the progress in this file (every ``save_every`` iterations and when
             interrupted); when it exists, continue from it: the same inversion (data, start,
             settings; checked) ends with the iterates of an uninterrupted run.
+    backend = physics.resolve_backend(backend)  # the state file names the operator that ran
         save_every: iterations between saves of ``state_path``.
 
     Returns:

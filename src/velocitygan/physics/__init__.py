@@ -1,16 +1,19 @@
 """Seismic forward modelling: velocity maps (m/s) -> OpenFWI-style shot gathers.
 
-Two interchangeable backends produce the same data (0.1-0.3 % relative L2 on models with slow
-edges; see :mod:`velocitygan.physics.deepwave_backend` for the late boundary echo that only the
-recipe has):
+Two backends; ``"auto"`` (the default everywhere) is ``"torch"`` on every device, so the same
+command and seed give the same data on any machine:
 
-* ``"deepwave"`` (default when the deepwave package is installed): fast C/CUDA propagator with a
-  PML; its output is negated and advanced one sample to match OpenFWI's convention.
 * ``"torch"``: OpenFWI's own finite-difference recipe (120-cell damping sponge) in plain PyTorch,
   all models and shots in one tensor; differentiable, runs on CPU and CUDA. It can run compiled
   (``compile_mode``): on the CPU a C++ kernel with the recipe's exact adjoint
   (:mod:`~velocitygan.physics.cpu_kernel`), on CUDA ``torch.compile`` or a hand-written
   temporally blocked kernel, forward only (:mod:`~velocitygan.physics.cuda_kernel`).
+* ``"deepwave"`` (by name only, where the deepwave package is installed): the fast
+  approximation, a C/CUDA propagator with a PML; its output is negated and advanced one sample
+  to match OpenFWI's convention. The PML absorbs the late boundary echo that the recipe's
+  sponge leaves on maps with fast edges, so the records differ from the recipe's by 0.9-4.6 %
+  relative L2 on most families (0.1-0.3 % on models with slow edges; see
+  :mod:`velocitygan.physics.deepwave_backend`).
 
 Convention (identical to the data published by OpenFWI): output ``(N, shots, nt, receivers)``
 float32 raw pressure, sample ``t`` at time ``t * dt``; a 15 Hz Ricker whose peak is at sample 73
@@ -48,9 +51,10 @@ __all__ = [
     "COMPILE_MODES",
     "as_velocity_tensor",
     "check_velocity",
-    "default_backend",
+    "deepwave_available",
     "forward_model",
     "ricker",
+    "resolve_backend",
     "simulate_torch",
     "sponge_damping",
 ]
@@ -89,9 +93,21 @@ def cpu_kernel_available() -> bool:
     return True
 
 
-def default_backend() -> str:
-    """``"deepwave"`` if the deepwave package is importable, else ``"torch"``."""
-    return "deepwave" if importlib.util.find_spec("deepwave") is not None else "torch"
+def deepwave_available() -> bool:
+    """Whether the deepwave package is importable (the ``"deepwave"`` backend)."""
+    return importlib.util.find_spec("deepwave") is not None
+
+
+def resolve_backend(backend: str) -> str:
+    """The backend that simulates: ``"auto"`` is ``"torch"`` (OpenFWI's recipe) on every device.
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    name = "torch" if backend == "auto" else backend
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown physics backend {backend!r}; choose auto, deepwave or torch")
+    return name
 
 
 def _wavelet(source_wavelet: Any, acq: Acquisition, device: torch.device) -> torch.Tensor:
@@ -120,7 +136,8 @@ def forward_model(
         velocity_mps: Velocity in m/s, ``(nz,nx)``, ``(N,nz,nx)`` or ``(N,1,nz,nx)``, numpy or
             torch. A tensor with ``requires_grad`` yields a differentiable output.
         acquisition: Geometry and discretisation (default: OpenFWI's).
-        backend: ``"auto"`` (:func:`default_backend`), ``"deepwave"`` or ``"torch"``.
+        backend: ``"auto"`` or ``"torch"`` (OpenFWI's recipe, exact), or ``"deepwave"`` (the
+            fast approximation; no late boundary echo, see the module docstring).
         device: Where to simulate; default: the input tensor's device (CPU for numpy).
         source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
         compile_mode: torch backend only. None: eager PyTorch (differentiable). A
@@ -142,9 +159,7 @@ def forward_model(
             ``dt_s``/``dx_m``, unknown backend — before any simulation starts.
     """
     acq = acquisition or Acquisition()
-    name = default_backend() if backend == "auto" else backend
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown physics backend {backend!r}; choose auto, deepwave or torch")
+    name = resolve_backend(backend)
     check_compile_mode(compile_mode)
     v = check_velocity(velocity_mps, acq)
     dev = torch.device(device) if device is not None else v.device

@@ -118,7 +118,8 @@ def _check_plan(out: Path, plan: dict[str, Any], overwrite: bool) -> None:
         return
     if not overwrite:
         src = old.get("source", {}) if isinstance(old, dict) else {}
-        what = f"family={src.get('family')} seed={src.get('seed')} samples={old.get('samples')}"
+        what = (f"family={src.get('family')} seed={src.get('seed')} "
+                f"samples={old.get('samples')} backend={old.get('backend')}")
         raise ConfigError(
             f"{out} already holds a different dataset ({what if src else 'unknown plan'}); "
             "use --overwrite to replace it, or choose another --out"
@@ -380,7 +381,8 @@ def generate_dataset(
         val_fraction: fraction of shards (whole shards) that go to ``val.txt``.
         workers: CPU worker processes (default: one per core; in-process on CUDA).
         device: ``auto``, ``cpu`` or ``cuda``.
-        backend: ``auto``, ``deepwave`` or ``torch`` (forward operator).
+        backend: forward operator, ``auto`` = ``torch`` (OpenFWI's recipe) or ``deepwave``
+            (approximation); the card records the one that ran.
         progress: show a tqdm bar with samples/s.
         params: overrides of the family's parameters (field name -> value).
         batch_size: samples per forward-model call (default 4 on CPU, 256 on CUDA).

@@ -38,8 +38,8 @@ from ..physics import (
     check_compile_mode,
     check_velocity,
     cpu_kernel_available,
-    default_backend,
     forward_model,
+    resolve_backend,
 )
 
 __all__ = [
@@ -81,15 +81,15 @@ def resolve_sim_config(
     backend: str = "auto", device: str = "auto", workers: int | None = None,
     batch_size: int | None = None, compile_mode: str | None = "auto",
 ) -> SimConfig:
-    """Resolve ``auto`` choices: device cuda if available; backend torch on CUDA (the exact
-    recipe, fast there), deepwave on CPU if installed; one worker per CPU core on CPU,
-    in-process on CUDA; chunk 4 samples on CPU, 256 on CUDA. For the torch backend on the CPU,
-    ``compile_mode="auto"`` builds the C++ recipe kernel here, once for all workers, and falls
-    back to eager PyTorch with one warning where that fails.
+    """Resolve ``auto`` choices: device cuda if available; backend torch (OpenFWI's exact
+    recipe) on every device; one worker per CPU core on CPU, in-process on CUDA; chunk 4
+    samples on CPU, 256 on CUDA. For the torch backend on the CPU, ``compile_mode="auto"``
+    builds the C++ recipe kernel here, once for all workers, and falls back to eager PyTorch
+    with one warning where that fails.
 
-    Why torch on CUDA: deepwave's PML absorbs a weak late echo that OpenFWI's sponge leaves in
-    the data, and a network trained on deepwave data scored 114.7 m/s MAE on deepwave records
-    but 140.1 m/s on recipe records of the same maps (README, "Forward modelling").
+    Why never deepwave by default: its PML absorbs a weak late echo that OpenFWI's sponge leaves
+    in the data, and a network trained on deepwave data scored 114.7 m/s MAE on deepwave
+    records but 140.1 m/s on recipe records of the same maps (README, "Forward modelling").
     """
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda")
@@ -97,11 +97,8 @@ def resolve_sim_config(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda requested but torch sees no CUDA GPU; use --device cpu")
-    if backend not in ("auto", "deepwave", "torch"):
-        raise ConfigError(f"unknown backend {backend!r}; use auto, deepwave or torch")
+    backend = resolve_backend(backend)
     on_gpu = device.startswith("cuda")
-    if backend == "auto":
-        backend = "torch" if on_gpu else default_backend()
     if workers is None:
         workers = 1 if on_gpu else cpu_count()
     if workers < 1:
@@ -299,7 +296,7 @@ def simulate_file(
     Args:
         velocity_path: ``.npy`` in m/s, shape ``(70, 70)``, ``(N, 70, 70)`` or ``(N, 1, 70, 70)``.
         out_path: output ``.npy``, float32 ``(N, 5, 1000, 70)`` raw pressure (OpenFWI convention).
-        backend: ``auto``, ``deepwave`` or ``torch``.
+        backend: ``auto`` = ``torch`` (OpenFWI's recipe) or ``deepwave`` (approximation).
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: maps per forward-model call (default 4 on CPU, 256 on CUDA).
         workers: CPU processes (default: one per core, at most one per batch).
