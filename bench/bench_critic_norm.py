@@ -7,7 +7,7 @@ norm ("batch" = the reference, "none", "layer", "instance") and reports validati
 A supervised control (L1 + MSE only, the same number of generator steps) shows whether the
 adversarial term helps at all at this budget.
 
-Training follows the reference recipe (facts section 5): critic every iteration with
+Training follows the reference recipe (OpenFWI's code): critic every iteration with
 -D(real) + D(fake) + 10 GP; generator every ``--n-critic``-th iteration with
 100 L1 + 100 MSE - D(G(x)); AdamW betas (0, 0.9), weight decay 1e-4 (lr raised to ``--lr``
 for the short run). The generator runs channels_last + bf16 autocast (fastest on CPU), the

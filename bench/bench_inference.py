@@ -12,8 +12,8 @@ Usage:
   ... --out bench/results/inference_cpu.md                            # also write markdown
 
 Prints a markdown table: ms per sample (batch time / batch size), samples/s, and how many times
-faster than physics-based FWI of one model (about 4 minutes on these 2 CPU cores: facts
-section 6, deepwave, 300 Adam iterations).
+faster than physics-based FWI of one model (about 4 minutes on these 2 CPU cores: deepwave,
+300 Adam iterations).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def main() -> None:
         args.out.write_text(
             "# Inference speed (bench/bench_inference.py)\n\n" + text
             + f"\nFWI reference: ~{FWI_SECONDS_PER_MODEL / 60:.0f} min per 70 x 70 model on 2 CPU "
-            "cores (deepwave, 300 Adam iterations; facts section 6).\n"
+            "cores (deepwave, 300 Adam iterations).\n"
         )  # fmt: skip
 
 

@@ -6,7 +6,7 @@
 # Needs: python3 with CUDA PyTorch, numpy, click, tqdm, matplotlib (no deepwave: the torch
 # physics backend runs). A checkpoint for the inversion comparison: $CKPT (default
 # demo/run/best.pt; the step is skipped when it is missing). Each step has its own time limit
-# and a failed step does not stop the others. On an H100 (2026-11-26, 11:12 UTC) the steps took:
+# and a failed step does not stop the others. On an H100 (bench/results/gpu_h100.md) the steps took:
 # generate 84 s, compare 312 s, train 85 s, pytest 95 s, physics 37 s. Not yet run on a GPU:
 # "kernel" and "generate_kernel" (the temporally blocked CUDA recipe, new), "host", and "train"
 # in its current form (a plain-loop baseline, one process per setting). The default STEPS

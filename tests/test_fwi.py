@@ -125,7 +125,7 @@ def test_bounded_parameterisation_and_tv():
     v = m().detach()
     assert torch.allclose(v, v0, atol=1e-3)  # bounds included
     # a step beyond the bounds is simulated at the bound and projected back, and the
-    # gradient at a bound is not damped (it was, through a sigmoid)
+    # gradient at a bound is not damped (a sigmoid parameterisation would damp it)
     with torch.no_grad():
         m.latent.add_(torch.tensor([[[-0.2, 0.0], [0.3, 0.0]]]))
     assert float(m().detach().min()) == 1500.0 and float(m().detach().max()) == 4500.0

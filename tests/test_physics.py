@@ -246,7 +246,7 @@ def test_bad_velocity_fails_fast_with_one_line(velocity, match):
 
 def test_stability_limit_counts_the_sponge():
     """A uniform 5990 m/s model passed the undamped bound (6060 m/s) but its records blow up in
-    the sponge (amplitudes ~1e14 after 1 s); the check now counts the sponge's damping."""
+    the sponge (amplitudes ~1e14 after 1 s), so the check counts the sponge's damping."""
     acq = Acquisition()
     assert acq.stable_velocity_mps(0.0) == pytest.approx(acq.max_stable_velocity_mps)
     assert 5850 < acq.stable_velocity_mps(5990.0) < acq.stable_velocity_mps(1500.0) < 6060

@@ -174,7 +174,7 @@ def test_study_transfer_end_to_end(tmp_path, capsys):
     assert main(args) == 0
     assert _read_csv(out / "transfer.csv") == rows
     assert "reusing finished run" in capsys.readouterr().out
-    # ... but not a run made with other settings (here: the encoder no longer fixed)
+    # ... but not a run made with other settings (here: the encoder not frozen)
     args[args.index("--freeze") + 1] = "none"
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -218,7 +218,7 @@ def test_transfer_compares_stored_run_paths_by_file(tmp_path, monkeypatch):
     (tmp_path / "d" / "train.txt").write_text("x\n")
     (tmp_path / "d" / "other.txt").write_text("y\n")
     absolute = str(tmp_path / "d" / "train.txt")
-    assert _same("train", "d/train.txt", absolute)  # stored relative by older versions
+    assert _same("train", "d/train.txt", absolute)  # a relative stored path names the same file
     assert not _same("train", "d/other.txt", absolute)
     assert _same("train", "/moved/study/d/train.txt", absolute)  # cannot tell: same
     assert not _same("dataset", "flatvel-a", "curvevel-a")

@@ -98,7 +98,7 @@ def test_limit_stop_then_resume_keeps_the_partial_row_and_checks_the_data_order(
     assert main([*resumed, "--batch-size", "4"]) == 2
     err = capsys.readouterr().err
     assert "batch_size 2 (checkpoint) vs 4 (now)" in err and len(err.strip().splitlines()) == 1
-    # new optimiser settings apply after a resume; the saved paths were absolute
+    # new optimiser settings apply after a resume; the saved paths are absolute
     assert main([*resumed, "--max-steps", "0", "--lr", "5e-3"]) == 0
     rows = _rows(run)
     assert rows[0] == ("1", "5", "1") and [r[:2] for r in rows[1:]] == [("1", "12"), ("2", "24")]

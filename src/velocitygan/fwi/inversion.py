@@ -32,7 +32,7 @@ __all__ = ["FWIResult", "run_fwi", "band_schedule", "parse_freqs", "DEFAULT_FREQ
 # unfiltered data (None) for resolution; the 15 Hz Ricker carries energy up to ~40 Hz.
 DEFAULT_FREQS_HZ: tuple[float | None, ...] = (5.0, 10.0, None)
 # Adam: step in units of the bound range (0.005 of 1500-4500 m/s: ~15 m/s per iteration; on 20
-# FlatVel-A maps it matched or beat 0.0075 and the former sigmoid parameterisation,
+# FlatVel-A maps it matched or beat 0.0075 and a sigmoid parameterisation,
 # bench/results/fwi_parameterisation.md)
 DEFAULT_LR = {"adam": 0.005, "lbfgs": 1.0}
 # a start model whose data misfit is above this is not a start but a sign of wrong data

@@ -255,7 +255,7 @@ def flip_lr(x: Array, y: Array | None = None, *, recentre: bool = False,
     ``recentre=False`` (default) the data are left as they are and are exact for sources at
     (0, 17, 35, 52, 69); the flip is then exactly its own inverse. ``recentre=True`` moves each
     such shot's traces by the source offset (one receiver for OpenFWI; the edge trace is
-    repeated): exact for laterally invariant media only, and no longer invertible. Measured with
+    repeated): exact for laterally invariant media only, and not invertible. Measured with
     our forward operator, the flipped centre shot differs from the mirrored model's shot at
     column 34 by 58 % (relative L2) as is and by 3-5 % recentred (flat / curved layers).
 

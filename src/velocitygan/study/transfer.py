@@ -186,8 +186,8 @@ _PATHS = ("train", "val", "dataset", "init_from")
 
 def _same(key: str, stored: Any, now: Any) -> bool:
     """Whether a stored run setting equals this run's. File settings compare by the file they
-    name: runs stored relative paths before 2026-11-27, and a moved study folder keeps old
-    absolute ones, so a stored path that no longer resolves cannot tell and counts as the same."""
+    name: a stored path may be relative (runs of older versions) or absolute in a study folder
+    that moved, so a stored path that does not resolve cannot tell and counts as the same."""
     if stored == now:
         return True
     if key not in _PATHS or not isinstance(stored, str) or not isinstance(now, str):

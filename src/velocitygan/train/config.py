@@ -45,7 +45,7 @@ def _f(section: str, default: Any, doc: str) -> Any:
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run (reference defaults of VelocityGAN, facts section 5).
+    """Every setting of a training run (reference defaults of VelocityGAN).
 
     ``batch_size`` is the GLOBAL batch: under ``torchrun`` each of K processes gets
     ``batch_size / K`` samples, so results do not depend on the number of processes.
@@ -121,7 +121,7 @@ class TrainConfig:
 
 
 def model_defaults(model: str) -> dict[str, Any]:
-    """Reference defaults that differ between the two models (facts section 5)."""
+    """Reference defaults that differ between the two models."""
     if model == "inversionnet":
         return {"model": model, "epochs": 120, "batch_size": 256, "betas": [0.9, 0.999],
                 "l1_weight": 1.0, "l2_weight": 0.0, "adv_weight": 0.0}

@@ -66,8 +66,8 @@ def setup_distributed(device_name: str) -> DistEnv:
 def teardown_distributed(*, together: bool = True) -> None:
     """Leave the process group (no-op when not distributed).
 
-    ``together``: first wait for every rank. A rank that destroyed the group while rank 0 was
-    still writing its checkpoint made gloo abort now and then (SIGABRT), so ranks that finished
+    ``together``: first wait for every rank. A rank that destroys the group while rank 0 is
+    still writing its checkpoint makes gloo abort now and then (SIGABRT), so ranks that finish
     normally leave together; after a failure pass False (the others may never arrive).
     """
     if dist.is_initialized():
