@@ -26,9 +26,10 @@ import torch
 from . import __version__
 from .errors import VelocityGANError
 from .io import atomic_path
+from .pretrained import resolve_checkpoint
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_generator_weights",
-           "load_generator"]
+           "load_generator", "generator_parts"]
 
 CHECKPOINT_FORMAT = "velocitygan-checkpoint"
 
@@ -44,8 +45,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a velocitygan checkpoint safely (``weights_only=True``)."""
-    path = Path(path).expanduser()
+    """Load a velocitygan checkpoint (a path or ``pretrained:NAME``) safely
+    (``weights_only=True``)."""
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise VelocityGANError(f"{path}: checkpoint not found")
     try:
@@ -62,13 +64,13 @@ def load_generator_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], d
     """Generator ``state_dict`` and its ``InversionNet`` keyword config from a checkpoint.
 
     The one entry point for ``train --init-from`` and :func:`load_generator`; other checkpoint
-    formats (e.g. the reference code's) are recognised in :func:`_generator_parts`.
+    formats (e.g. the reference code's) are recognised in :func:`generator_parts`.
     """
-    state, config, _ = _generator_parts(path)
+    state, config, _ = generator_parts(path)
     return state, config
 
 
-def _generator_parts(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict]:
+def generator_parts(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict]:
     """``(state_dict, generator config, checkpoint dict)`` of a generator checkpoint.
 
     Falls back to OpenFWI reference-code checkpoints (:mod:`velocitygan.reference`: loaded
@@ -77,6 +79,7 @@ def _generator_parts(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     """
     from .reference import is_reference_checkpoint, reference_checkpoint_parts, safe_load
 
+    path = resolve_checkpoint(path)
     ckpt = safe_load(path)
     if is_reference_checkpoint(ckpt):
         return reference_checkpoint_parts(ckpt, path)
@@ -99,7 +102,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu"):
     from .data import DatasetSpec
     from .models import build_generator
 
-    state, config, ckpt = _generator_parts(path)
+    state, config, ckpt = generator_parts(path)
     model = build_generator(config)
     try:
         model.load_state_dict(state)

@@ -15,7 +15,8 @@ DATASET_HELP = (
 )
 CKPT = click.option(
     "--checkpoint", "-c", required=True, type=click.Path(path_type=Path),
-    help="velocitygan checkpoint, or an OpenFWI reference-code checkpoint.",
+    help="velocitygan checkpoint, OpenFWI reference-code checkpoint, or pretrained:NAME "
+         "(bundled weights: velocitygan pretrained).",
 )  # fmt: skip
 DATASET = click.option("--dataset", "-d", default=None, help=DATASET_HELP)
 BATCH = click.option("--batch-size", "-b", default=64, show_default=True, type=click.IntRange(1))
@@ -223,7 +224,24 @@ def export_cmd(checkpoint, onnx_path, dataset, normalized, opset) -> None:
                f"{r['max_abs_diff']:.2e} {r['diff_units']}")  # fmt: skip
 
 
+@click.command("pretrained")
+def pretrained_cmd() -> None:
+    """List the bundled pretrained models (use one as --checkpoint pretrained:NAME)."""
+    from ..pretrained import PREFIX, list_pretrained
+
+    cards = list_pretrained()
+    if not cards:
+        click.echo("no pretrained models are bundled with this installation")
+    for card in cards:
+        test = card["test"]
+        click.echo(f"{PREFIX}{card['name']}: {card['model']} (width {card['width']}) on "
+                   f"{card['family']}-like data; test MAE {test['mae_mps']:.1f} m/s, RMSE "
+                   f"{test['rmse_mps']:.1f} m/s, SSIM {test['ssim']:.3f} on {test['samples']} "
+                   f"held-out maps; {card['date']}, velocitygan {card['velocitygan_version']}")
+        click.echo(f"    remake: {card['remake']}")
+
+
 def register(cli: click.Group) -> None:
-    """Add evaluation, prediction, plotting, report and export commands to ``cli``."""
-    for cmd in (evaluate_cmd, predict_cmd, plot_group, report_cmd, export_cmd):
+    """Add evaluation, prediction, plotting, report, export and pretrained commands."""
+    for cmd in (evaluate_cmd, predict_cmd, plot_group, report_cmd, export_cmd, pretrained_cmd):
         cli.add_command(cmd)

@@ -16,6 +16,7 @@ from ..data import DatasetSpec, get_dataset
 from ..errors import ConfigError, VelocityGANError
 from ..hostmem import reuse_freed_memory
 from ..io import write_text
+from ..pretrained import resolve_checkpoint
 from .config import TrainConfig, dump_toml, load_toml_config, resolve_config
 from .distributed import DistEnv, setup_distributed, teardown_distributed
 from .loaders import batches_per_epoch, build_datasets, val_loader
@@ -47,9 +48,9 @@ def absolute_paths(cfg: TrainConfig) -> TrainConfig:
 
     file, sep, name = cfg.dataset.partition("#")
     dataset = (absolute(file) + sep + name) if Path(file).expanduser().is_file() else cfg.dataset
+    init = str(resolve_checkpoint(cfg.init_from)) if cfg.init_from else ""  # pretrained:NAME
     return dataclasses.replace(cfg, train=absolute(cfg.train), val=absolute(cfg.val),
-                               out=absolute(cfg.out), init_from=absolute(cfg.init_from),
-                               dataset=dataset)
+                               out=absolute(cfg.out), init_from=absolute(init), dataset=dataset)
 
 
 def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path:

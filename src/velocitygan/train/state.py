@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import load_generator_weights
+from ..checkpoint import generator_parts
 from ..data import DatasetSpec
 from ..errors import ConfigError
 from ..models import Discriminator, InversionNet
@@ -52,8 +52,9 @@ def _fmt(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
-def _init_from(generator: InversionNet, path: str) -> None:
-    state, config = load_generator_weights(path)
+def _init_from(generator: InversionNet, path: str) -> dict[str, Any]:
+    """Load the generator weights of ``path``; returns the checkpoint (for its critic)."""
+    state, config, ckpt = generator_parts(path)
     mismatch = {k: (config.get(k), v) for k, v in generator.config.items() if config.get(k) != v}
     if mismatch:
         what = ", ".join(f"{k} {a} (checkpoint) vs {b} (this run)" for k, (a, b) in
@@ -61,6 +62,18 @@ def _init_from(generator: InversionNet, path: str) -> None:
         raise ConfigError(f"{path}: generator does not match this run: {what}; "
                           "set --width / the dataset to match the checkpoint")
     generator.load_state_dict(state)
+    return ckpt
+
+
+def _init_critic(critic: Discriminator, ckpt: dict[str, Any]) -> bool:
+    """Start a fine-tuning critic from the checkpoint's own when it has one of the same shape:
+    a critic trained on the source family already knows what a velocity map looks like, where
+    a fresh one would give the generator noise for its first iterations."""
+    saved = (ckpt.get("model") or {}).get("discriminator")
+    if not saved or ckpt.get("discriminator") is None or saved != critic.config:
+        return False
+    critic.load_state_dict(ckpt["discriminator"])
+    return True
 
 
 def _freeze(generator: InversionNet, part: str) -> nn.Module | None:
@@ -128,12 +141,12 @@ def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPl
     torch.manual_seed(cfg.seed)
     shots, nt, receivers = spec.seismic_shape
     generator = InversionNet(width=cfg.width, in_channels=shots, nt=nt, n_receivers=receivers)
-    if cfg.init_from and not restoring:
-        _init_from(generator, cfg.init_from)
+    source = _init_from(generator, cfg.init_from) if cfg.init_from and not restoring else {}
     frozen = _freeze(generator, cfg.freeze)
     critic = None
     if cfg.model == "velocitygan":
         critic = Discriminator(width=cfg.critic_width, norm=cfg.critic_norm)
+        _init_critic(critic, source)
     if env.enabled and cfg.sync_batchnorm:
         if env.device.type != "cuda":
             raise ConfigError("sync_batchnorm needs CUDA devices (torch has no CPU SyncBatchNorm)")
