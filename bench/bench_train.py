@@ -12,8 +12,8 @@ process (the host-memory setting is process-wide):
   critic's fake batch is reused for the generator step) and the fused AdamW.
 - ``eager + reuse``: the same with host-memory reuse (``velocitygan.hostmem``).
 - ``fast``: our defaults (``auto``: the per-step choice of
-  ``velocitygan.models.recommended_precision`` for channels_last and bf16 autocast, host-memory
-  reuse); ``--compile`` adds fast + torch.compile of the generator.
+  ``velocitygan.train.speed.recommended_precision`` for channels_last and bf16 autocast,
+  host-memory reuse); ``--compile`` adds fast + torch.compile of the generator.
 
 VelocityGAN is timed over whole n_critic cycles (3 iterations per cycle for InversionNet),
 after one untimed warm-up cycle.

@@ -12,7 +12,6 @@ from velocitygan.models import (
     build_discriminator,
     build_generator,
     count_parameters,
-    recommended_precision,
     reference_key_to_ours,
 )
 
@@ -151,11 +150,3 @@ def test_reference_key_mapping_matches_our_state_dict():
         assert reference_key_to_ours(ref) in ours
     critic_keys = set(Discriminator(width=0.25).state_dict())
     assert reference_key_to_ours("convblock5.layers.1.weight", "discriminator") in critic_keys
-
-
-def test_recommended_precision():
-    rec = recommended_precision("cpu", "generator")
-    assert set(rec) == {"channels_last", "bf16"}
-    assert recommended_precision("mps", "critic") == {"channels_last": False, "bf16": False}
-    with pytest.raises(ConfigError):
-        recommended_precision("cpu", "warp")

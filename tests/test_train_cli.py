@@ -36,6 +36,7 @@ def test_velocitygan_run_writes_artefacts(tiny, tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2"] and rows[-1]["step"] == "12"
     for key in ("g_loss", "d_loss", "gp", "val_mae", "val_rmse", "val_ssim", "val_mae_mps"):
         assert math.isfinite(float(rows[-1][key])), key
+    assert 0 < float(rows[-1]["adv_share"]) < 1  # the critic's share of the generator gradient
     assert float(rows[-1]["val_mae_mps"]) == pytest.approx(1500 * float(rows[-1]["val_mae"]),
                                                            rel=1e-4)
     ckpt = torch.load(run / "last.pt", weights_only=True)  # plain data only
@@ -200,3 +201,38 @@ def test_validation_numbers_are_those_evaluate_gives(tiny, tmp_path):
                  str(tmp_path / "ev"), "--no-figures"]) == 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert float(row["val_mae"]) == pytest.approx(metrics["mae"], rel=1e-4)
+
+
+def test_bundled_config_by_name_and_flag_help_from_the_fields(tiny, tmp_path, capsys):
+    from velocitygan.train.config import FIELDS
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # help re-wraps long lines
+    for flag, key in (("--batch-size", "batch_size"), ("--n-critic", "n_critic"),
+                      ("--compile", "compile"), ("-d, --dataset", "dataset")):
+        assert f"{flag} " in text and FIELDS[key].metadata["doc"] in text, flag
+    assert "[default: 64; inversionnet: 256]" in text
+    run = tmp_path / "demo"
+    assert main(train_args(tiny, run, "--config", "cpu-demo", "--epochs", "1")) == 0
+    text = (run / "config.toml").read_text()
+    assert 'lr_schedule = "cosine"' in text and "n_critic = 1" in text  # from cpu-demo
+    assert "batch_size = 4" in text  # flags override the config
+    assert main(train_args(tiny, tmp_path / "x", "--config", "no-such-config")) == 2
+    assert "cpu-demo" in capsys.readouterr().err
+
+
+def test_velocitygan_fine_tuning_keeps_the_checkpoint_critic(tiny, tmp_path):
+    from velocitygan.checkpoint import load_checkpoint
+    from velocitygan.models import build_discriminator
+    from velocitygan.train.state import _init_critic
+
+    src = tmp_path / "src"
+    assert main(train_args(tiny, src, "--epochs", "1")) == 0
+    ckpt = load_checkpoint(src / "last.pt")
+    critic = build_discriminator(ckpt["model"]["discriminator"])
+    assert _init_critic(critic, ckpt)
+    for name, value in critic.state_dict().items():
+        assert torch.equal(value, ckpt["discriminator"][name]), name
+    other = dict(ckpt["model"]["discriminator"], width=2 * ckpt["model"]["discriminator"]["width"])
+    assert not _init_critic(build_discriminator(other), ckpt)  # another shape: a fresh critic
+    assert not _init_critic(critic, {})  # an InversionNet or reference checkpoint has none

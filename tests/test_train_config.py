@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import math
 import tomllib
-from pathlib import Path
 
 import pytest
 import torch
 
 from velocitygan.errors import ConfigError
-from velocitygan.train import TrainConfig, dump_toml, load_toml_config, resolve_config
-from velocitygan.train.config import PRESETS
+from velocitygan.train import (
+    TrainConfig,
+    dump_toml,
+    load_toml_config,
+    model_defaults,
+    resolve_config,
+)
+from velocitygan.train.config import CONFIG_DIR, bundled_configs
 from velocitygan.train.gan import critic_loss, gradient_penalty, interpolation_factors
+from velocitygan.train.speed import recommended_precision
 from velocitygan.train.state import lr_factor
 
 
@@ -119,16 +125,39 @@ def test_penalty_stays_float32_under_bf16_autocast():
     # the score terms did run in bf16 (they differ slightly from fp32, but not much)
     assert mixed["wasserstein"].item() == pytest.approx(exact["wasserstein"].item(), abs=0.05)
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+@pytest.mark.parametrize("name", ["openfwi", "openfwi-inversionnet"])
+def test_reference_config_files_are_the_dataclass_dumped(name):
+    # generated text: values, keys and comments all come from TrainConfig
+    text = (CONFIG_DIR / f"{name}.toml").read_text()
+    header = "\n".join(line[2:] for line in text.partition("\n\n")[0].splitlines())
+    model = "inversionnet" if "inversionnet" in name else "velocitygan"
+    assert text == dump_toml(resolve_config(overrides={"model": model}), header=header), (
+        f"regenerate {name}.toml with dump_toml (see its header)")
 
 
-def test_bundled_config_files_match_the_presets():
-    assert resolve_config(file=CONFIGS / "openfwi.toml") == resolve_config()
-    inv = resolve_config(file=CONFIGS / "openfwi-inversionnet.toml")
-    assert inv == resolve_config(overrides={"model": "inversionnet"})
-    demo = resolve_config(file=CONFIGS / "cpu-demo.toml")
-    assert demo == resolve_config(overrides=PRESETS["cpu-demo"])
-    assert demo.width < 1 and demo.n_critic == 1
+def test_bundled_configs_by_name():
+    assert {"openfwi", "openfwi-inversionnet", "cpu-demo"} <= set(bundled_configs())
+    for name in bundled_configs():
+        assert resolve_config(file=name) == resolve_config(file=CONFIG_DIR / f"{name}.toml")
+    demo = resolve_config(file="cpu-demo")
+    assert demo.width < 1 and demo.n_critic == 1 and demo.workers == 0
+    with pytest.raises(ConfigError, match="cpu-demo"):  # an unknown name lists the bundled ones
+        resolve_config(file="cpu-dmeo")
+
+
+def test_model_defaults_come_from_the_fields():
+    assert model_defaults("velocitygan") == {}
+    assert model_defaults("inversionnet") == {"epochs": 120, "batch_size": 256,
+                                              "betas": [0.9, 0.999], "l1_weight": 1.0,
+                                              "l2_weight": 0.0, "adv_weight": 0.0}
+
+
+def test_recommended_precision():
+    rec = recommended_precision("cpu", "generator")
+    assert set(rec) == {"channels_last", "bf16"}
+    assert recommended_precision("mps", "critic") == {"channels_last": False, "bf16": False}
+    with pytest.raises(ConfigError):
+        recommended_precision("cpu", "warp")
 
 
 def test_lr_schedule():

@@ -1,7 +1,7 @@
 """``make demo``: the main job end to end on bundled defaults, in minutes on a laptop CPU.
 
 1. generate a small FlatVel-A-like dataset (``DIR/data``; skipped when already there);
-2. train VelocityGAN with the ``cpu-demo`` preset (``DIR/run``; resumed if interrupted);
+2. train VelocityGAN with the bundled ``cpu-demo`` config (``DIR/run``; resumed if interrupted);
 3. evaluate the best checkpoint on the validation split (``DIR/eval``: metrics.json,
    per-sample table, best/median/worst figures) and draw the training curve;
 4. print the validation MAE next to the trivial baseline (the mean training velocity map).
@@ -79,14 +79,13 @@ def _generate(data_dir: Path, samples: int, device: str) -> Path:
 
 def _train(data_dir: Path, run_dir: Path, minutes: float, device: str) -> None:
     from .train import resolve_config, train
-    from .train.config import PRESETS
 
-    overrides = PRESETS["cpu-demo"] | {
+    overrides = {
         "train": str(data_dir / "train.txt"), "val": str(data_dir / "val.txt"),
         "dataset": str(data_dir / "dataset.json"), "out": str(run_dir), "device": device}
     if minutes:
         overrides["time_limit_min"] = minutes
-    cfg = resolve_config(overrides=overrides)
+    cfg = resolve_config(file="cpu-demo", overrides=overrides)
     resume = (run_dir / "last.pt").is_file()
     limit = f"{cfg.time_limit_min:g} min" if cfg.time_limit_min else f"{cfg.epochs} epochs"
     print(f"[2/3] training VelocityGAN (width {cfg.width}, batch {cfg.batch_size}, "
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="demo", help="output folder [demo]")
     p.add_argument("--samples", type=int, default=1000, help="samples to generate [1000]")
     p.add_argument("--minutes", type=float, default=0.0,
-                   help="training time limit in minutes [the preset's]")
+                   help="training time limit in minutes [the cpu-demo config's]")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = p.parse_args(argv)
     try:

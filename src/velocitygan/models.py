@@ -17,9 +17,6 @@ Shapes: seismic input ``(N, 5, nt, n_receivers)`` (normalised, dimensionless), v
 ``(N, 1, 70, 70)`` normalised to [-1, 1]. The reference hard-codes ``nt = 1000`` through the
 full-extent ``convblock8`` kernel (8, 9); here that kernel is computed from the configured
 ``nt`` / ``n_receivers`` so other record lengths and receiver counts work.
-
-Precision/layout switches measured on our machines are in :data:`FAST_SETTINGS` and
-:func:`recommended_precision` (numbers: ``bench/results/models_cpu.md``).
 """
 
 from __future__ import annotations
@@ -39,8 +36,6 @@ __all__ = [
     "build_discriminator",
     "count_parameters",
     "reference_key_to_ours",
-    "recommended_precision",
-    "FAST_SETTINGS",
     "CRITIC_NORMS",
     "DEFAULT_CRITIC_NORM",
 ]
@@ -322,46 +317,3 @@ def reference_key_to_ours(key: str, network: str = "generator") -> str:
         return key
     head = key.split(".", 1)[0]
     return ("encoder." if head.startswith("convblock") else "decoder.") + key
-
-
-# Switches per device and step type (bench/bench_models.py; numbers in bench/results/models_cpu.md).
-# Keys: "inference", "generator" (L1+MSE step), "critic" (settings for the critic NETWORK in
-# the WGAN-GP critic step; the generator forward inside that step uses "inference"),
-# "gan_generator" (generator step with the adversarial term). "bf16" = torch.autocast(bfloat16).
-# CPU (2-core EPYC, torch 2.13): channels_last + bf16 was fastest for every step type, 2-3.7x
-# over eager fp32. Critic: bf16 for the score terms D(real), D(fake) (critic step 0.195 ->
-# 0.158 s at batch 16); the gradient penalty always runs in fp32 (train/gan.py says why).
-# CUDA (H200, torch 2.11, bench/results/gpu_h200.md): at batch 64 channels_last + bf16 was
-# fastest for inference (9290 vs 7734 samples/s fp32), the generator step (3570 vs 1726) and the
-# GAN generator step (3362 vs 1665); the critic step was fastest with channels_last in fp32
-# (3240 vs 2429). At batch 16 none of the switches helped on an H100
-# (bench/results/gpu_h100.md).
-FAST_SETTINGS: dict[str, dict[str, dict[str, bool]]] = {
-    "cpu": {
-        "inference": {"channels_last": True, "bf16": True},
-        "generator": {"channels_last": True, "bf16": True},
-        "critic": {"channels_last": False, "bf16": True},
-        "gan_generator": {"channels_last": True, "bf16": True},
-    },
-    "cuda": {
-        "inference": {"channels_last": True, "bf16": True},
-        "generator": {"channels_last": True, "bf16": True},
-        "critic": {"channels_last": True, "bf16": False},
-        "gan_generator": {"channels_last": True, "bf16": True},
-    },
-}
-
-
-def recommended_precision(device_type: str, step: str) -> dict[str, bool]:
-    """Fastest measured ``{"channels_last": bool, "bf16": bool}`` for a device and step type.
-
-    Args:
-        device_type: "cpu" or "cuda" (other types get eager fp32, both False).
-        step: "inference", "generator", "critic" or "gan_generator".
-    """
-    steps = FAST_SETTINGS.get(device_type)
-    if steps is None:
-        return {"channels_last": False, "bf16": False}
-    if step not in steps:
-        raise ConfigError(f"unknown step type {step!r}; choose one of {', '.join(steps)}")
-    return dict(steps[step])

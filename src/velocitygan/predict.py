@@ -21,6 +21,7 @@ from .checkpoint import load_generator
 from .data import DatasetSpec, get_dataset, normalize_seismic, read_split
 from .data.check import amplitude_problem
 from .data.npyfile import open_npy
+from .device import resolve_device
 from .errors import ConfigError, DataError
 from .io import save_npy
 from .models import InversionNet
@@ -29,7 +30,6 @@ from .reference import REFERENCE_FORMAT
 __all__ = [
     "LoadedModel",
     "InputRangeWarning",
-    "resolve_device",
     "load_model",
     "resolve_spec",
     "check_input_range",
@@ -51,19 +51,6 @@ class LoadedModel:
     source: str  # "velocitygan" or "openfwi-reference"
     path: Path
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; other names are checked."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda[:N]") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use cpu")
-    return dev
 
 
 def load_model(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> LoadedModel:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..device import resolve_device
 from ..errors import ConfigError
 from .checks import as_observed, as_velocity_batch, check_settings
 from .filters import lowpass
@@ -94,12 +95,6 @@ def band_schedule(iterations: int, freqs_hz) -> list[float | None]:
     for i, f in enumerate(freqs_hz):
         sched += [f] * (share + (1 if i >= n - extra else 0))
     return sched
-
-
-def _resolve_device(device) -> torch.device:
-    from ..predict import resolve_device  # one-line errors for unknown or absent devices
-
-    return resolve_device("auto" if device is None else device)
 
 
 class _Problem:
@@ -240,7 +235,7 @@ def run_fwi(
     if true_velocity_mps is not None:
         v_true = as_velocity_batch(true_velocity_mps, n, acq, "true model")
     lr = DEFAULT_LR[optimizer] if lr is None else lr
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
 
     settings = {"iterations": iterations, "optimizer": optimizer, "lr": lr,
                 "freqs_hz": list(freqs_hz), "tv_weight": tv_weight, "vmin_mps": vmin_mps,

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from velocitygan.device import resolve_device
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import (
     CFL_LIMIT,
@@ -162,7 +163,7 @@ def forward_model(
     name = resolve_backend(backend)
     check_compile_mode(compile_mode)
     v = check_velocity(velocity_mps, acq)
-    dev = torch.device(device) if device is not None else v.device
+    dev = resolve_device(device) if device is not None else v.device
     v = v.to(dev)
     wavelet = _wavelet(source_wavelet, acq, dev)
     grad = torch.is_grad_enabled() and v.requires_grad

@@ -55,7 +55,7 @@ class TransferSettings:
         models: ``velocitygan`` and/or ``inversionnet``.
         source_samples: source training samples to generate (rounded up to whole shards).
         val_samples: validation samples generated per family (one shard).
-        config: training TOML file (e.g. ``configs/cpu-demo.toml``) or None.
+        config: training TOML file or bundled config name (e.g. ``cpu-demo``), or None.
         overrides: training settings on top of it (epochs, width, batch_size ...).
         finetune_epochs: epochs of each fine-tuning run (default: the source run's epochs).
         finetune_steps: if > 0, every fine-tuning and scratch run takes exactly this many

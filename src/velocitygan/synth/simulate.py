@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, fsync_path, preallocate
 from ..physics import (
@@ -91,12 +92,7 @@ def resolve_sim_config(
     in the data, and a network trained on deepwave data scored 114.7 m/s MAE on deepwave
     records but 140.1 m/s on recipe records of the same maps (README, "Forward modelling").
     """
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but torch sees no CUDA GPU; use --device cpu")
+    device = str(resolve_device(device))
     backend = resolve_backend(backend)
     on_gpu = device.startswith("cuda")
     if workers is None:

@@ -1,6 +1,8 @@
 """Training configuration: one flat dataclass, reference defaults, TOML load/merge/dump.
 
-Precedence (lowest first): model defaults < ``--config FILE.toml`` < command-line flags.
+:class:`TrainConfig` is the one source of every setting's default, per-model default, section
+and help (the ``train`` flags and the bundled ``velocitygan/configs/*.toml`` derive from it).
+Precedence (lowest first): model defaults < ``--config NAME|FILE.toml`` < command-line flags.
 The TOML file may put keys at the top level or inside the section tables that
 :func:`dump_toml` writes (``[run]``, ``[data]``, ``[model]``, ``[optim]``, ``[loss]``,
 ``[speed]``); an unknown key or section is an error that names it.
@@ -18,8 +20,10 @@ from typing import Any
 from ..errors import ConfigError
 from ..io import read_toml
 
-__all__ = ["PRESETS", "TrainConfig", "dump_toml", "load_toml_config", "model_defaults",
-           "resolve_config"]
+__all__ = ["CONFIG_DIR", "TrainConfig", "bundled_configs", "dump_toml", "load_toml_config",
+           "model_defaults", "resolve_config"]
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # bundled NAME.toml files
 
 MODELS = ("velocitygan", "inversionnet")
 TRISTATE = ("auto", "true", "false")
@@ -37,15 +41,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _f(section: str, default: Any, doc: str) -> Any:
+def _f(section: str, default: Any, doc: str, inversionnet: Any = None) -> Any:
+    """A field with its TOML section, help text and (if it differs) InversionNet's default."""
     kw = {"default_factory": lambda: list(default)} if isinstance(default, list) else {
         "default": default}
-    return field(metadata={"section": section, "doc": doc}, **kw)
+    models = {} if inversionnet is None else {"inversionnet": inversionnet}
+    return field(metadata={"section": section, "doc": doc, "models": models}, **kw)
 
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run (reference defaults of VelocityGAN).
+    """Every setting of a training run: reference defaults of VelocityGAN and, where they
+    differ, of InversionNet.
 
     ``batch_size`` is the GLOBAL batch: under ``torchrun`` each of K processes gets
     ``batch_size / K`` samples, so results do not depend on the number of processes.
@@ -56,7 +63,7 @@ class TrainConfig:
     out: str = _f("run", "", "run folder (config.toml, metrics.csv, best.pt, last.pt)")
     seed: int = _f("run", 0, "seeds model init, data order per epoch and GP factors per step")
     device: str = _f("run", "auto", "auto (cuda if available), cpu or cuda")
-    epochs: int = _f("run", 500, "passes over the training split")
+    epochs: int = _f("run", 500, "passes over the training split", inversionnet=120)
     max_steps: int = _f("run", 0, "stop after this many iterations in total (0 = no limit)")
     time_limit_min: float = _f("run", 0.0, "stop training after this many minutes (0 = no limit)")
     checkpoint_every_steps: int = _f("run", 0, "also write last.pt every K iterations (0 = off)")
@@ -71,7 +78,8 @@ class TrainConfig:
     dataset: str = _f("data", "flatvel-a", "benchmark name, dataset.json, FILE.toml#NAME")
     train_limit: int = _f("data", 0, "use only the first N training samples (0 = all)")
     val_limit: int = _f("data", 0, "use only the first N validation samples (0 = all)")
-    batch_size: int = _f("data", 64, "global training batch (split across processes)")
+    batch_size: int = _f("data", 64, "global training batch (split across processes)",
+                         inversionnet=256)
     val_batch_size: int = _f("data", 0, "validation batch (0 = batch_size)")
     workers: int = _f("data", 2, "DataLoader worker processes per training process")
     preload: bool = _f("data", False, "read the splits into RAM once (fast epochs, needs memory)")
@@ -91,7 +99,7 @@ class TrainConfig:
     freeze: str = _f("model", "none", "keep this generator part fixed: none, encoder, decoder")
     # [optim]
     lr: float = _f("optim", 1e-4, "generator AdamW learning rate")
-    betas: list = _f("optim", [0.0, 0.9], "generator AdamW betas")
+    betas: list = _f("optim", [0.0, 0.9], "generator AdamW betas", inversionnet=[0.9, 0.999])
     weight_decay: float = _f("optim", 1e-4, "generator AdamW weight decay")
     unfrozen_lr: float = _f("optim", 0.0, "lr of the unfrozen generator part when freeze != none "
                             "(0 = lr)")
@@ -103,15 +111,18 @@ class TrainConfig:
     critic_betas: list = _f("optim", [0.0, 0.9], "critic AdamW betas")
     critic_weight_decay: float = _f("optim", 1e-4, "critic AdamW weight decay")
     # [loss]
-    l1_weight: float = _f("loss", 100.0, "weight of the L1 content loss (normalised units)")
-    l2_weight: float = _f("loss", 100.0, "weight of the MSE content loss")
-    adv_weight: float = _f("loss", 1.0, "weight of the adversarial term -mean D(G(x))")
+    l1_weight: float = _f("loss", 100.0, "weight of the L1 content loss (normalised units)",
+                          inversionnet=1.0)
+    l2_weight: float = _f("loss", 100.0, "weight of the MSE content loss", inversionnet=0.0)
+    adv_weight: float = _f("loss", 1.0, "weight of the adversarial term -mean D(G(x))",
+                           inversionnet=0.0)
     gp_weight: float = _f("loss", 10.0, "weight of the WGAN-GP gradient penalty")
     n_critic: int = _f("loss", 5, "generator steps every n_critic-th iteration")
     # [speed]
     channels_last: str = _f("speed", "auto", "channels_last memory format: auto, true, false")
     bf16: str = _f("speed", "auto", "bfloat16 autocast: auto, true, false")
-    compile: str = _f("speed", "auto", "torch.compile the generator forward: auto, true, false")
+    compile: str = _f("speed", "auto", "torch.compile the generator forward: auto (= off), "
+                      "true, false")
     reuse_host_memory: bool = _f("speed", True, "keep freed CPU memory for reuse (glibc): "
                                  "no page faults on every step")
 
@@ -120,46 +131,28 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def model_defaults(model: str) -> dict[str, Any]:
-    """Reference defaults that differ between the two models."""
-    if model == "inversionnet":
-        return {"model": model, "epochs": 120, "batch_size": 256, "betas": [0.9, 0.999],
-                "l1_weight": 1.0, "l2_weight": 0.0, "adv_weight": 0.0}
-    return {"model": "velocitygan"}
-
-
-# Named presets (overrides of the reference defaults); configs/<name>.toml hold the same values.
-PRESETS: dict[str, dict[str, Any]] = {
-    # The reference (OpenFWI) VelocityGAN training: full width, batch 64, 500 epochs.
-    "openfwi": {},
-    # Learns FlatVel-A-like maps in ~9 minutes on 2 CPU cores (measured: make demo).
-    "cpu-demo": {
-        "model": "velocitygan",
-        "epochs": 45,  # ~10 s per epoch of 900 samples at width 0.25 on 2 cores
-        "time_limit_min": 11.0,  # safety net: the demo must finish in < 15 min
-        "batch_size": 32,
-        "workers": 0,  # 2 cores: a loader process would steal the compute threads' core
-        "cache_normalized": True,  # normalising costs 4 ms/sample: a third of each step here
-        "width": 0.25,  # 6..128 channels, ~1.5 M parameters: 4x cheaper than half width
-        "critic_width": 0.25,
-        "n_critic": 1,  # generator every iteration: it learns n_critic times more per second
-        "lr": 1e-3,  # small nets tolerate (and need, in minutes) a 10x larger lr
-        "betas": [0.9, 0.999],  # content loss dominates (100 L1 + 100 MSE vs 1 adversarial)
-        "critic_lr": 1e-3,
-        "lr_schedule": "cosine",  # decaying lr: a settled model at the end of a short run
-        "warmup_steps": 50,
-        "log_every_steps": 28,
-    },
-}
-
 FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+def model_defaults(model: str) -> dict[str, Any]:
+    """Reference defaults of ``model`` that differ from VelocityGAN's."""
+    return {k: f.metadata["models"][model] for k, f in FIELDS.items()
+            if model in f.metadata["models"]}
+
+
+def bundled_configs() -> list[str]:
+    """Names of the configurations shipped with the package (``--config NAME``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
 SECTIONS = sorted({f.metadata["section"] for f in FIELDS.values()})
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
     """Check and convert one value to the field's type; raise ConfigError naming the key."""
     if key not in FIELDS:
-        raise ConfigError(f"{source}: unknown setting {key!r} (see configs/openfwi.toml)")
+        raise ConfigError(f"{source}: unknown setting {key!r} (the settings: "
+                          f"{CONFIG_DIR / 'openfwi.toml'})")
     default = TrainConfig.__dataclass_fields__[key]
     want = type(default.default) if default.default_factory is dataclasses.MISSING else list
     bad = ConfigError(f"{source}: {key} = {value!r} should be a {want.__name__}")
@@ -192,9 +185,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
 
 
 def load_toml_config(path: str | Path) -> dict[str, Any]:
-    """Read a training TOML file into a flat, checked dict of settings."""
+    """Read a training TOML file, or a bundled config by name, into a flat, checked dict."""
     path = Path(path).expanduser()
-    doc = read_toml(path, "config file")
+    if not path.exists() and str(path) in bundled_configs():
+        path = CONFIG_DIR / f"{path}.toml"
+    doc = read_toml(path, f"config file or bundled config ({', '.join(bundled_configs())})")
     flat: dict[str, Any] = {}
     for key, value in doc.items():
         if isinstance(value, dict):

@@ -1,9 +1,9 @@
 """Speed switches: channels_last, bfloat16 autocast and torch.compile, per device and step.
 
-``auto`` takes the fastest combination the models helper measured for each step type
-(:func:`velocitygan.models.recommended_precision`); ``true``/``false`` force a switch for
-both networks. torch.compile is only applied to the generator: the critic's gradient penalty
-needs a double backward, which compiled graphs do not support.
+``auto`` takes the fastest combination measured per device and step type
+(:data:`FAST_SETTINGS`); ``true``/``false`` force a switch for both networks. torch.compile
+is only applied to the generator: the critic's gradient penalty needs a double backward, which
+compiled graphs do not support.
 """
 
 from __future__ import annotations
@@ -13,10 +13,52 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models import recommended_precision
+from ..errors import ConfigError
 from .config import TrainConfig
 
-__all__ = ["SpeedPlan", "resolve_speed", "autocast"]
+__all__ = ["FAST_SETTINGS", "SpeedPlan", "autocast", "recommended_precision", "resolve_speed"]
+
+# Switches per device and step type (bench/bench_models.py; numbers in bench/results/models_cpu.md).
+# Keys: "inference", "generator" (L1+MSE step), "critic" (settings for the critic NETWORK in
+# the WGAN-GP critic step; the generator forward inside that step uses "inference"),
+# "gan_generator" (generator step with the adversarial term). "bf16" = torch.autocast(bfloat16).
+# CPU (2-core EPYC, torch 2.13): channels_last + bf16 was fastest for every step type, 2-3.7x
+# over eager fp32. Critic: bf16 for the score terms D(real), D(fake) (critic step 0.195 ->
+# 0.158 s at batch 16); the gradient penalty always runs in fp32 (train/gan.py says why).
+# CUDA (H200, torch 2.11, bench/results/gpu_h200.md): at batch 64 channels_last + bf16 was
+# fastest for inference (9290 vs 7734 samples/s fp32), the generator step (3570 vs 1726) and the
+# GAN generator step (3362 vs 1665); the critic step was fastest with channels_last in fp32
+# (3240 vs 2429). At batch 16 none of the switches helped on an H100
+# (bench/results/gpu_h100.md).
+FAST_SETTINGS: dict[str, dict[str, dict[str, bool]]] = {
+    "cpu": {
+        "inference": {"channels_last": True, "bf16": True},
+        "generator": {"channels_last": True, "bf16": True},
+        "critic": {"channels_last": False, "bf16": True},
+        "gan_generator": {"channels_last": True, "bf16": True},
+    },
+    "cuda": {
+        "inference": {"channels_last": True, "bf16": True},
+        "generator": {"channels_last": True, "bf16": True},
+        "critic": {"channels_last": True, "bf16": False},
+        "gan_generator": {"channels_last": True, "bf16": True},
+    },
+}
+
+
+def recommended_precision(device_type: str, step: str) -> dict[str, bool]:
+    """Fastest measured ``{"channels_last": bool, "bf16": bool}`` for a device and step type.
+
+    Args:
+        device_type: "cpu" or "cuda" (other types get eager fp32, both False).
+        step: "inference", "generator", "critic" or "gan_generator".
+    """
+    steps = FAST_SETTINGS.get(device_type)
+    if steps is None:
+        return {"channels_last": False, "bf16": False}
+    if step not in steps:
+        raise ConfigError(f"unknown step type {step!r}; choose one of {', '.join(steps)}")
+    return dict(steps[step])
 
 
 @dataclass(frozen=True)
