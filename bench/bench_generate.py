@@ -78,9 +78,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None,
                     help="samples per run [deepwave 300, torch on cpu 100, cuda 4 batches]")
     ap.add_argument("--family", default="curvefault-b")
-    ap.add_argument("--compile", default="auto", choices=["auto", "kernel", "none"],
+    ap.add_argument("--compile", default="auto", choices=["auto", "none"],
                     help="torch backend: auto (C++ kernel on CPU, torch.compile on CUDA), "
-                         "kernel (hand-written kernel on either), none (eager)")
+                         "none (eager)")
     ap.add_argument("--quick", action="store_true", help="fewer samples")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     args = ap.parse_args()

@@ -2,22 +2,21 @@
 # Everything this project measures on a lent GPU machine, in one run (the device tool lends
 # ~15 minutes per session). Run from the repository root:
 #   OUT=/tmp/gpu bash bench/gpu_session.sh        # logs and tables land in $OUT
-#   STEPS="kernel pytest" OUT=/tmp/gpu bash bench/gpu_session.sh   # only some steps
+#   STEPS="pytest physics" OUT=/tmp/gpu bash bench/gpu_session.sh   # only some steps
 # Needs: python3 with CUDA PyTorch, numpy, click, tqdm, matplotlib (no deepwave: the torch
 # physics backend runs). A checkpoint for the inversion comparison: $CKPT (default
 # demo/run/best.pt; the step is skipped when it is missing). Each step has its own time limit
 # and a failed step does not stop the others. On an H100 (bench/results/gpu_h100.md) the steps took:
 # generate 84 s, compare 312 s, train 85 s, pytest 95 s, physics 37 s. Not yet run on a GPU:
-# "kernel" and "generate_kernel" (the temporally blocked CUDA recipe, new), "host", and "train"
-# in its current form (a plain-loop baseline, one process per setting). The default STEPS
-# (kernel, pytest, generate, generate_kernel: at most 520 s) fit one 600 s device call; add
-# host, train, compare, physics by name.
+# "host", and "train" in its current form (a plain-loop baseline, one process per setting).
+# The default STEPS (pytest, generate, host, physics: at most 380 s) fit one 600 s device
+# call; add train, compare by name.
 set -u
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/vgan-gpu}
 CKPT=${CKPT:-demo/run/best.pt}
 SCRATCH=${SCRATCH:-/tmp/vgan-gpu-scratch}
-STEPS=${STEPS:-kernel pytest generate generate_kernel}
+STEPS=${STEPS:-pytest generate host physics}
 mkdir -p "$OUT" "$SCRATCH"
 
 step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, log to $OUT/NAME.log
@@ -36,24 +35,13 @@ python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, 
 torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).total_memory // 2**20, 'MiB')" \
   | tee -a "$OUT/gpu.txt"
 
-# 0. the temporally blocked CUDA recipe kernel: correctness vs eager, samples/s per tiling,
-#    and the torch.compile recipe at the same batch on the same card
-step kernel 200 python3 bench/bench_kernel.py --batch 1024 --baseline --out "$OUT/kernel_cuda.md" \
-  --best "$OUT/best_tile.txt"
-# 0b. CUDA tests (physics, generation, metrics, training with bf16/channels_last/compile)
+# 0. CUDA tests (physics, generation, metrics, training with bf16/channels_last/compile)
 step pytest 120 python3 -m pytest -q -p no:cacheprovider -k cuda tests/test_physics.py \
-  tests/test_generate.py tests/test_metrics.py tests/test_train_cuda.py tests/test_cuda_kernel.py
+  tests/test_generate.py tests/test_metrics.py tests/test_train_cuda.py
 # 1. generation end to end (maps -> compiled torch recipe -> .npy shards)
 step generate 110 python3 bench/bench_generate.py --device cuda --backend torch \
   --batch 1024 --samples 8192 --out "$OUT/generate_cuda.md"
-# 1b. the same through the hand-written kernel, with the tiling step 0 found fastest (when one
-#     beat torch.compile there; else this step is skipped)
-if [ -s "$OUT/best_tile.txt" ]; then
-  VELOCITYGAN_CUDA_TILE=$(cat "$OUT/best_tile.txt") step generate_kernel 90 python3 \
-    bench/bench_generate.py --device cuda --backend torch --batch 1024 --samples 4096 \
-    --compile kernel --out "$OUT/generate_kernel_cuda.md"
-fi
-# 1c. the host side alone (maps, writes, syncs; the operator a timed wait): its ceiling here
+# 1b. the host side alone (maps, writes, syncs; the operator a timed wait): its ceiling here
 step host 90 python3 bench/bench_host_pipeline.py --samples 4096 --out "$OUT/host_pipeline.md"
 # 2. network vs FWI vs hybrid on 20 held-out samples (torch backend, autograd on the GPU)
 if [ -f "$CKPT" ]; then

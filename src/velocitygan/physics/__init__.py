@@ -6,8 +6,7 @@ command and seed give the same data on any machine:
 * ``"torch"``: OpenFWI's own finite-difference recipe (120-cell damping sponge) in plain PyTorch,
   all models and shots in one tensor; differentiable, runs on CPU and CUDA. It can run compiled
   (``compile_mode``): on the CPU a C++ kernel with the recipe's exact adjoint
-  (:mod:`~velocitygan.physics.cpu_kernel`), on CUDA ``torch.compile`` or a hand-written
-  temporally blocked kernel, forward only (:mod:`~velocitygan.physics.cuda_kernel`).
+  (:mod:`~velocitygan.physics.cpu_kernel`), on CUDA ``torch.compile``.
 * ``"deepwave"`` (by name only, where the deepwave package is installed): the fast
   approximation, a C/CUDA propagator with a PML; its output is negated and advanced one sample
   to match OpenFWI's convention. The PML absorbs the late boundary echo that the recipe's
@@ -54,8 +53,8 @@ __all__ = [
     "check_velocity",
     "deepwave_available",
     "forward_model",
-    "ricker",
     "resolve_backend",
+    "ricker",
     "simulate_torch",
     "sponge_damping",
 ]
@@ -142,11 +141,9 @@ def forward_model(
         device: Where to simulate; default: the input tensor's device (CPU for numpy).
         source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
         compile_mode: torch backend only. None: eager PyTorch (differentiable). A
-            ``torch.compile`` mode for the time stepping. ``"kernel"``: a hand-written kernel,
-            on the CPU the C++ recipe with its exact adjoint for gradients
-            (:mod:`velocitygan.physics.cpu_kernel`, built with the system compiler on first
-            use), on CUDA the temporally blocked kernel, forward only
-            (:mod:`velocitygan.physics.cuda_kernel`). ``"auto"``: the C++ kernel on the CPU
+            ``torch.compile`` mode for the time stepping. ``"kernel"``: the C++ recipe on the
+            CPU with its exact adjoint for gradients (:mod:`velocitygan.physics.cpu_kernel`,
+            built with the system compiler on first use). ``"auto"``: the C++ kernel on the CPU
             (~8x eager forward, ~3x with gradients), ``torch.compile`` on CUDA without
             autograd (~10x eager on an H200); eager otherwise or where the choice fails
             (warned once).
@@ -173,7 +170,7 @@ def forward_model(
 
             out = simulate_deepwave(v, acq, wavelet)
         elif compile_mode == "kernel":
-            out = _simulate_kernel(v, acq, wavelet, grad)
+            out = _simulate_kernel(v, acq, wavelet)
         elif compile_mode == "auto":
             out = _simulate_torch_auto(v, acq, wavelet, grad)
         else:
@@ -181,19 +178,12 @@ def forward_model(
     return out.contiguous()
 
 
-def _simulate_kernel(
-    v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor, grad: bool
-) -> torch.Tensor:
-    if v.device.type == "cpu":  # differentiable: the library has the recipe's adjoint
-        from velocitygan.physics.cpu_kernel import simulate_cpu
+def _simulate_kernel(v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor) -> torch.Tensor:
+    if v.device.type != "cpu":
+        raise ConfigError("compile_mode='kernel' is the CPU's C++ recipe; on a GPU use 'auto'")
+    from velocitygan.physics.cpu_kernel import simulate_cpu
 
-        return simulate_cpu(v, acq, wavelet)
-    if grad:
-        raise ConfigError("the CUDA recipe kernel has no gradient; use compile_mode=None "
-                          "(eager) for autograd on a GPU")
-    from velocitygan.physics.cuda_kernel import simulate_tiled
-
-    return simulate_tiled(v, acq, wavelet)
+    return simulate_cpu(v, acq, wavelet)  # differentiable: the library has the recipe's adjoint
 
 
 def _simulate_torch_auto(
@@ -203,7 +193,7 @@ def _simulate_torch_auto(
     forward-only runs; eager otherwise or after a failure (warned once per device type)."""
     kind = v.device.type
     if kind == "cpu" and cpu_kernel_available():
-        return _simulate_kernel(v, acq, wavelet, grad)
+        return _simulate_kernel(v, acq, wavelet)
     if kind == "cuda" and not grad and kind not in _AUTO_BROKEN:
         try:
             return simulate_torch(v, acq, wavelet, compile_mode="default")
