@@ -109,7 +109,7 @@ def test_evaluate_user_errors_are_one_line(setup, tmp_path, capsys) -> None:
 
 
 def test_physics_option_reports_data_misfit(setup, tmp_path) -> None:
-    pytest.importorskip("velocitygan.consistency")
+    pytest.importorskip("velocitygan.fwi")
     _, _, ckpt = setup
     split = write_dataset(tmp_path, counts=(1,))  # forward modelling costs ~0.1-1 s per sample
     r = evaluate_checkpoint(ckpt, split, tmp_path / "phys", physics=True, figures=False)

@@ -211,15 +211,16 @@ def test_study_robustness_checks_first_and_reuses_finished_evaluations(tmp_path,
 
 
 def test_transfer_compares_stored_run_paths_by_file(tmp_path, monkeypatch):
-    from velocitygan.study.transfer import _same
+    from velocitygan.study.transfer import _run_stamp
+
+    def run(out: str, train: str, dataset: str = "flatvel-a", freeze: str = "none") -> dict:
+        config = {"out": out, "train": train, "dataset": dataset, "freeze": freeze}
+        return _run_stamp(config, ["train", "dataset", "freeze"])
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "train.txt").write_text("x\n")
-    (tmp_path / "d" / "other.txt").write_text("y\n")
-    absolute = str(tmp_path / "d" / "train.txt")
-    assert _same("train", "d/train.txt", absolute)  # a relative stored path names the same file
-    assert not _same("train", "d/other.txt", absolute)
-    assert _same("train", "/moved/study/d/train.txt", absolute)  # cannot tell: same
-    assert not _same("dataset", "flatvel-a", "curvevel-a")
-    assert not _same("freeze", "none", "encoder")
+    now = run(str(tmp_path / "runs" / "a"), str(tmp_path / "d" / "train.txt"))
+    assert run("runs/a", "d/train.txt") == now  # stored relative by older versions
+    assert run("runs/a", "d/other.txt") != now
+    assert run("/moved/study/runs/a", "/moved/study/d/train.txt") == now  # a moved study folder
+    assert run("runs/a", "d/train.txt", dataset="curvevel-a") != now
+    assert run("runs/a", "d/train.txt", freeze="encoder") != now

@@ -13,8 +13,6 @@ Writes into ``out_dir``:
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 import warnings
 from collections.abc import Callable
@@ -35,7 +33,7 @@ from .data import (
 )
 from .data.check import amplitude_problem
 from .errors import DataError
-from .io import save_npy, write_json, write_text
+from .io import save_npy, write_csv, write_json
 from .metrics import MetricAccumulator, mae_per_sample, rmse_per_sample, ssim_per_sample
 from .predict import LoadedModel, load_model, resolve_spec
 
@@ -47,7 +45,7 @@ RawTransform = Callable[[np.ndarray, int], np.ndarray]
 
 def _physics_misfit(pred_mps: torch.Tensor, x_norm: torch.Tensor, spec: DatasetSpec):
     """Relative L2 data misfit of predictions against the observed (raw) seismic, ``(N,)``."""
-    from .consistency import data_misfit  # imported only when asked
+    from .fwi import data_misfit  # imported only when asked
     from .physics import Acquisition
 
     # generated datasets carry their acquisition in the card; OpenFWI's otherwise
@@ -111,16 +109,6 @@ def evaluate_model(
     return metrics, rows, (np.concatenate(preds) if keep_predictions else None)
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns = CSV_COLUMNS + [k for k in rows[0] if k not in CSV_COLUMNS]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(path, buf.getvalue())
-
-
 def write_sample_figures(
     predictions_mps: np.ndarray,
     dataset: OpenFWIDataset,
@@ -180,7 +168,7 @@ def evaluate_checkpoint(
         raw_transform: pure ``(raw seismic, index) -> raw seismic`` applied before
             normalisation (perturbation studies).
         physics: also compute the relative L2 data misfit of each prediction
-            (:func:`velocitygan.consistency.data_misfit`; forward modelling, slow on CPU).
+            (:func:`velocitygan.fwi.data_misfit`; forward modelling, slow on CPU).
         figures: write best / median / worst figures.
         save_predictions: also write ``predictions.npy`` (m/s, ``(N, 1, 70, 70)``).
         extra: additional JSON-friendly entries for ``metrics.json`` (e.g. perturbation
@@ -215,7 +203,8 @@ def evaluate_checkpoint(
         "velocitygan_version": __version__,
         **(extra or {}),
     }
-    _write_csv(out_dir / "per_sample.csv", rows)
+    write_csv(out_dir / "per_sample.csv", rows,
+              CSV_COLUMNS + [k for k in rows[0] if k not in CSV_COLUMNS])
     if save_predictions:
         save_npy(out_dir / "predictions.npy", preds)
     if figures:

@@ -1,14 +1,17 @@
-"""Atomic file writes: a temporary file in the same folder, then ``os.replace``."""
+"""Atomic file writes (a temporary file in the same folder, then ``os.replace``) and stamps
+(does an output still belong to its inputs and settings?)."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import json
 import os
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,8 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = [
-    "atomic_path", "exclusive_lock", "fsync_path", "preallocate", "read_toml", "save_npy",
-    "write_json", "write_text",
+    "atomic_path", "exclusive_lock", "fsync_path", "preallocate", "read_json", "read_toml",
+    "save_npy", "stamp", "write_csv", "write_json", "write_text",
 ]
 
 _UMASK = os.umask(0)
@@ -108,6 +111,48 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]
+              ) -> None:
+    """Write ``rows`` (dicts) under the header ``columns`` atomically: other keys are left out,
+    None is an empty cell, floats keep 6 significant digits."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n",
+                            extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_text(path, buf.getvalue())
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when the file is missing, unreadable or holds
+    something else."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def stamp(settings: Mapping[str, Any], files: Iterable[str | Path] = ()) -> dict[str, Any]:
+    """What an output is made from, to keep with it: the output is current while its kept stamp
+    equals a fresh one (``==``).
+
+    ``settings`` as JSON reads them back; under ``"files"`` (when given) each input file as
+    ``[resolved path, size in bytes, mtime in ns]``, ``-1, -1`` when missing, so a file
+    rewritten since is another input.
+    """
+    out = json.loads(json.dumps(dict(settings), default=str))
+    for f in files:
+        p = Path(f).expanduser().resolve()
+        try:
+            st = p.stat()
+            out.setdefault("files", []).append([str(p), st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.setdefault("files", []).append([str(p), -1, -1])
+    return out
 
 
 def read_toml(path: str | Path, what: str = "TOML file") -> dict[str, Any]:

@@ -151,8 +151,8 @@ def invert_cmd(checkpoint, dataset, refine, **kw) -> None:
     """Hybrid inversion: network prediction refined by FWI; writes pred.npy and refined.npy."""
     import numpy as np
 
+    from ..fwi import run_hybrid
     from ..fwi.report import write_fwi_outputs
-    from ..hybrid import run_hybrid
     from ..io import save_npy
 
     observed, idx, _, true, acq, fwi_kw = _common(kw)

@@ -11,6 +11,7 @@ import torch
 
 from ..data.npyfile import open_npy
 from ..errors import ConfigError, DataError
+from ..physics import Acquisition
 from .model import gaussian_smooth, linear_gradient_model
 
 __all__ = [
@@ -88,8 +89,6 @@ def load_maps(path: str | Path, idx: list[int], n_in_data: int, what: str) -> np
 
 def load_acquisition(path: str | Path | None):
     """``Acquisition`` from a JSON file (a dataset.json card or a bare dict); OpenFWI's if None."""
-    from ..physics import Acquisition
-
     if path is None:
         return Acquisition()
     p = Path(path).expanduser()

@@ -11,6 +11,7 @@ clipping at a quantile of |gradient| (tames the spikes next to sources), optiona
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,12 +21,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import physics
 from ..device import resolve_device
 from ..errors import ConfigError
+from ..io import stamp
 from .checks import as_observed, as_velocity_batch, check_settings
 from .filters import lowpass
+from .misfit import data_misfit, relative_misfit
 from .model import BoundedVelocity, total_variation
-from .state import FWIState, fingerprint, load_state
+from .state import FWIState, load_state
 
 __all__ = ["FWIResult", "run_fwi", "band_schedule", "parse_freqs", "DEFAULT_FREQS_HZ"]
 
@@ -70,8 +74,6 @@ class FWIResult:
 
 def parse_freqs(text: str) -> tuple[float | None, ...]:
     """Parse ``"5,10,full"`` into low-pass corner frequencies in Hz (``None`` = full band)."""
-    from ..errors import ConfigError
-
     out: list[float | None] = []
     for part in str(text).split(","):
         p = part.strip().lower()
@@ -113,8 +115,6 @@ class _Problem:
 
     def _chunk_loss(self, model: BoundedVelocity, sl: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Band loss of samples ``sl`` (misfit^2 + TV) and their relative L2 misfits."""
-        from .. import physics
-
         # torch backend on the CPU: the compiled recipe and its adjoint; on CUDA eager
         # autograd (torch.compile would differ from the gradients' pass in the last bits)
         mode = "auto" if torch.device(self.device).type == "cpu" else None
@@ -122,8 +122,7 @@ class _Problem:
             model()[sl], self.acq, backend=self.backend, device=self.device,
             source_wavelet=self.band_wavelet, compile_mode=mode,
         )
-        obs = self.band_obs[sl]
-        misfit_sq = (sim - obs).flatten(1).pow(2).sum(1) / obs.flatten(1).pow(2).sum(1)
+        misfit_sq = relative_misfit(sim, self.band_obs[sl], squared=True)
         loss = misfit_sq.sum()
         if self.tv_weight > 0:
             loss = loss + self.tv_weight * total_variation(model.normalised()[sl]).sum()
@@ -161,8 +160,6 @@ def _make_optimizer(name: str, model: BoundedVelocity, lr: float) -> torch.optim
 
 
 def _base_wavelet(acq, device) -> torch.Tensor:
-    from .. import physics
-
     w = physics.ricker(acq.peak_freq_hz, acq.dt_s, acq.nt)
     return torch.as_tensor(np.asarray(w), dtype=torch.float32).reshape(-1).to(device)
 
@@ -210,7 +207,6 @@ def run_fwi(
         state_path: keep the progress in this file (every ``save_every`` iterations and when
             interrupted); when it exists, continue from it: the same inversion (data, start,
             settings; checked) ends with the iterates of an uninterrupted run.
-    backend = physics.resolve_backend(backend)  # the state file names the operator that ran
         save_every: iterations between saves of ``state_path``.
 
     Returns:
@@ -220,10 +216,8 @@ def run_fwi(
         DataError, ConfigError: bad shapes or settings, before any simulation.
         KeyboardInterrupt: after saving ``state_path`` (when given).
     """
-    from .. import physics
-    from ..consistency import data_misfit
-
     acq = acquisition if acquisition is not None else physics.Acquisition()
+    backend = physics.resolve_backend(backend)  # the state file names the operator that ran
     freqs_hz = tuple(freqs_hz)
     check_settings(iterations=iterations, optimizer=optimizer, lr=lr, tv_weight=tv_weight,
                    freqs_hz=freqs_hz, vmin_mps=vmin_mps, vmax_mps=vmax_mps, dt_s=acq.dt_s,
@@ -245,10 +239,11 @@ def run_fwi(
     if state_path is not None:
         if save_every < 1:
             raise ConfigError(f"save_every must be >= 1, got {save_every}")
-        print_ = fingerprint(obs, {**settings, "acquisition": acq.to_dict()})
-        saver = _Saver(Path(state_path), save_every, FWIState(print_, start=v0.detach().cpu()))
+        data = hashlib.sha256(obs.detach().cpu().float().numpy().tobytes()).hexdigest()
+        key = stamp({**settings, "acquisition": acq.to_dict(), "observed_sha256": data})
+        saver = _Saver(Path(state_path), save_every, FWIState(key, start=v0.detach().cpu()))
         if saver.path.is_file():
-            state = load_state(saver.path, print_, v0)
+            state = load_state(saver.path, key, v0)
 
     model = BoundedVelocity(v0.to(dev), vmin_mps=vmin_mps, vmax_mps=vmax_mps)
     problem = _Problem(obs.to(dev), _base_wavelet(acq, dev), acq, backend=backend, device=dev,

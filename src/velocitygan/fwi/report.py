@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..io import save_npy, write_json, write_text
+from ..io import save_npy, write_csv, write_json
+from ..plot import save_figure, velocity_figure
 from .inversion import FWIResult
 
-__all__ = ["history_csv", "misfit_figure", "write_fwi_outputs"]
+__all__ = ["misfit_figure", "write_fwi_outputs"]
 
 HISTORY_COLUMNS = ["iteration", "band_hz", "time_s", "misfit", "mae_mps"]
-
-
-def history_csv(history: list[dict]) -> str:
-    """``history.csv`` text: iteration, band_hz, time_s, misfit, mae_mps (empty when unknown)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for row in history:
-        w.writerow({k: ("" if row.get(k) is None else row[k]) for k in HISTORY_COLUMNS})
-    return buf.getvalue()
 
 
 def misfit_figure(history: list[dict]) -> Figure:
@@ -57,13 +46,11 @@ def write_fwi_outputs(
 
     Returns the summary written to ``fwi.json``.
     """
-    from ..plot import save_figure, velocity_figure
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npy(out / f"{name}.npy", result.velocity_mps)
     save_npy(out / "start.npy", result.init_velocity_mps)
-    write_text(out / "history.csv", history_csv(result.history))
+    write_csv(out / "history.csv", result.history, HISTORY_COLUMNS)
     ids = sample_ids if sample_ids is not None else list(range(len(result.velocity_mps)))
     summary = {
         "samples": ids,

@@ -1,41 +1,29 @@
 """Saved progress of an FWI run, so that an interrupted inversion continues where it stopped.
 
 The state file holds the velocity parameter, the optimiser's state, the iterations done and
-their history, the start model, and a fingerprint of the observed data and settings: a state is
-only taken up by the same inversion. The start model is compared within a tolerance, not by
-its bytes: recomputed (a network's prediction, a smoothed model) its last bits depend on the
-thread count and the device.
+their history, the start model, and the inversion's stamp (:func:`velocitygan.io.stamp` of the
+settings and a hash of the observed data): a state is only taken up by the same inversion.
+The start model is compared within a tolerance, not by its bytes: recomputed (a network's
+prediction, a smoothed model) its last bits depend on the thread count and the device.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import ConfigError
 
-__all__ = ["FWIState", "fingerprint", "load_state"]
+__all__ = ["FWIState", "load_state"]
 
 
 # start maps within this of the saved ones (m/s) are the same start
 START_TOLERANCE_MPS = 0.01
-
-
-def fingerprint(observed: torch.Tensor, settings: dict[str, Any]) -> str:
-    """SHA-256 over the observed data and the settings (hex)."""
-    h = hashlib.sha256()
-    h.update(str(tuple(observed.shape)).encode())
-    h.update(np.ascontiguousarray(observed.detach().cpu().float().numpy()).tobytes())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    return h.hexdigest()
 
 
 @dataclass
@@ -44,7 +32,7 @@ class FWIState:
     :meth:`save` writes).
 
     Attributes:
-        fingerprint: :func:`fingerprint` of the inversion this belongs to.
+        stamp: the stamp of the inversion this belongs to.
         start: the start maps ``(N, nz, nx)`` in m/s.
         iteration: iterations completed.
         latent: the velocity parameter (``BoundedVelocity.latent``) after them.
@@ -54,7 +42,7 @@ class FWIState:
             spent so far).
     """
 
-    fingerprint: str
+    stamp: dict[str, Any]
     start: torch.Tensor | None = None
     iteration: int = 0
     latent: torch.Tensor | None = None
@@ -72,7 +60,7 @@ class FWIState:
 
     def save(self, path: str | Path) -> None:
         """Write the state atomically."""
-        save_checkpoint(path, {"kind": "fwi_state", "fingerprint": self.fingerprint,
+        save_checkpoint(path, {"kind": "fwi_state", "stamp": self.stamp,
                                "start": self.start,
                                "iteration": self.iteration, "latent": self.latent,
                                "band": self.band, "optimizer": self.optimizer,
@@ -89,9 +77,9 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def load_state(path: str | Path, expected: str, start_mps: torch.Tensor) -> FWIState:
+def load_state(path: str | Path, expected: dict[str, Any], start_mps: torch.Tensor) -> FWIState:
     """Read a saved state; raise :class:`ConfigError` unless it belongs to the inversion whose
-    fingerprint is ``expected`` and whose start maps are ``start_mps`` (within
+    stamp is ``expected`` and whose start maps are ``start_mps`` (within
     :data:`START_TOLERANCE_MPS`)."""
     ck = load_checkpoint(path)
     if ck.get("kind") != "fwi_state":
@@ -99,9 +87,9 @@ def load_state(path: str | Path, expected: str, start_mps: torch.Tensor) -> FWIS
     saved = ck.get("start")
     same_start = (isinstance(saved, torch.Tensor) and saved.shape == start_mps.shape
                   and float((saved - start_mps.cpu()).abs().max()) <= START_TOLERANCE_MPS)
-    if ck.get("fingerprint") != expected or not same_start:
+    if ck.get("stamp") != expected or not same_start:
         raise ConfigError(f"{path}: saved by an FWI run with other data, start model or "
                           "settings; run with those, or remove the file to start afresh")
-    return FWIState(fingerprint=expected, start=saved, iteration=int(ck["iteration"]),
+    return FWIState(stamp=expected, start=saved, iteration=int(ck["iteration"]),
                     latent=ck["latent"],
                     band=ck["band"], optimizer=ck["optimizer"], history=list(ck["history"]))

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..io import write_json, write_text
-from .tables import fmt, markdown_table, write_csv
+from ..io import write_csv, write_json, write_text
+from .tables import fmt, markdown_table
 
 __all__ = ["BenchmarkSettings", "run_benchmark", "CSV_COLUMNS"]
 

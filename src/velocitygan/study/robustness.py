@@ -21,9 +21,9 @@ from typing import Any
 
 from ..data import DatasetSpec
 from ..errors import ConfigError
-from ..io import write_text
+from ..io import read_json, stamp, write_csv, write_text
 from ..perturb import RawPerturbation, make_raw_transform
-from .tables import markdown_table, write_csv
+from .tables import markdown_table
 
 __all__ = ["Condition", "robustness_conditions", "run_robustness", "CSV_COLUMNS"]
 
@@ -95,39 +95,15 @@ def _split_shape(split: str | Path) -> tuple[int, int, int]:
     return tuple(int(v) for v in data.shape[-3:])
 
 
-def _inputs(path: Path, split: str | Path) -> list[list[Any]]:
-    """``[file, size, mtime_ns]`` of the checkpoint, the split file and every file it lists:
-    an evaluation is only reused while none of them changed."""
+def _inputs(path: Path, split: str | Path) -> list[Path]:
+    """The checkpoint, the split file and every file it lists: an evaluation is only reused
+    while none of them changed."""
     from ..data import read_split
 
     files = [path, Path(split)]
     for entry in read_split(split):
         files += [entry.data] + ([] if entry.label is None else [entry.label])
-    out = []
-    for f in files:
-        try:
-            st = Path(f).stat()
-        except OSError:  # the evaluation itself reports a missing file
-            out.append([str(f), -1, -1])
-            continue
-        out.append([str(Path(f).resolve()), st.st_size, st.st_mtime_ns])
-    return out
-
-
-def _reusable(folder: Path, pert: RawPerturbation, dataset,
-              inputs: list[list[Any]]) -> dict[str, Any] | None:
-    """The metrics of an earlier run of this very evaluation (``inputs``: the same checkpoint,
-    split and data files, unchanged since; same perturbation and normalisation override), or
-    None."""
-    import json
-
-    try:
-        m = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    same = (m.get("inputs") == inputs and m.get("perturbation") == pert.to_dict()
-            and m.get("dataset_override") == (None if dataset is None else str(dataset)))
-    return m if same else None
+    return files
 
 
 def _model_label(checkpoint: Path) -> str:
@@ -193,15 +169,18 @@ def run_robustness(
             t0 = time.perf_counter()
             pert = cond.perturbation
             folder = out_dir / "evals" / _safe(label) / cond.slug
-            m = _reusable(folder, pert, dataset, inputs)
-            reused = m is not None
-            if m is None:
+            # the same evaluation: checkpoint, split and data files unchanged since, the same
+            # perturbation and normalisation override
+            st = stamp({"perturbation": pert.to_dict(),
+                        "dataset_override": None if dataset is None else str(dataset)}, inputs)
+            m = read_json(folder / "metrics.json") or {}
+            reused = m.get("stamp") == st
+            if not reused:
                 m = evaluate_checkpoint(
                     path, split, folder, dataset=dataset, batch_size=batch_size, device=device,
                     figures=False, raw_transform=None if pert.is_identity else pert,
                     extra={"perturbation": pert.to_dict(), "perturbation_label": pert.label,
-                           "dataset_override": None if dataset is None else str(dataset),
-                           "inputs": inputs},
+                           "stamp": st},
                 )
             row = {"model": label, "checkpoint": str(path), "perturbation": cond.kind,
                    "value": "" if cond.value is None else cond.value, "label": pert.label,

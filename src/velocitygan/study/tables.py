@@ -1,16 +1,11 @@
-"""CSV and Markdown tables of study results (atomic writes)."""
+"""Markdown tables of study results."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from ..io import write_text
-
-__all__ = ["write_csv", "markdown_table", "fmt"]
+__all__ = ["markdown_table", "fmt"]
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -20,17 +15,6 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
-
-
-def write_csv(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """Write ``rows`` (dicts) with the given column order to ``path`` atomically."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n",
-                            extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(path, buf.getvalue())
 
 
 def markdown_table(header: Sequence[str], body: Sequence[Sequence[Any]],

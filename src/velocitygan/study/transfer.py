@@ -20,7 +20,6 @@ when interrupted, so a study can be re-run to finish it. Writes ``DIR/transfer.c
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -33,8 +32,8 @@ import numpy as np
 from ..data import SplitEntry, read_split, write_split
 from ..data.npyfile import open_npy
 from ..errors import ConfigError
-from ..io import save_npy, write_text
-from .tables import markdown_table, write_csv
+from ..io import read_json, save_npy, stamp, write_csv, write_text
+from .tables import markdown_table
 
 __all__ = ["TransferSettings", "prepare_dataset", "write_subset", "run_transfer", "CSV_COLUMNS"]
 
@@ -160,11 +159,11 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
     resume = False
     if last.is_file():
         ck = load_checkpoint(last)
-        saved = ck.get("config", {})
-        changed = [k for k in _SAME_RUN if k in saved and not _same(k, saved[k], getattr(cfg, k))]
+        keys = [k for k in _SAME_RUN if k in ck.get("config", {})]
+        there, now = _run_stamp(ck["config"], keys), _run_stamp(cfg.to_dict(), keys)
+        changed = [k for k in keys if there[k] != now[k]]
         if changed:
-            what = ", ".join(f"{k} {saved[k]!r} (there) vs {getattr(cfg, k)!r} (now)"
-                             for k in changed)
+            what = ", ".join(f"{k} {there[k]!r} (there) vs {now[k]!r} (now)" for k in changed)
             raise ConfigError(f"{out} holds a run with other settings: {what}; use another "
                               "--out for this study or remove that folder")
         done_steps = cfg.max_steps and ck.get("step", 0) >= cfg.max_steps
@@ -184,20 +183,18 @@ _SAME_RUN = ("model", "train", "val", "dataset", "init_from", "freeze", "unfroze
 _PATHS = ("train", "val", "dataset", "init_from")
 
 
-def _same(key: str, stored: Any, now: Any) -> bool:
-    """Whether a stored run setting equals this run's. File settings compare by the file they
-    name: a stored path may be relative (runs of older versions) or absolute in a study folder
-    that moved, so a stored path that does not resolve cannot tell and counts as the same."""
-    if stored == now:
-        return True
-    if key not in _PATHS or not isinstance(stored, str) or not isinstance(now, str):
-        return False
-    old, new = Path(stored.partition("#")[0]).expanduser(), Path(now.partition("#")[0])
-    if stored.partition("#")[2] != now.partition("#")[2]:
-        return False
-    if not old.exists():  # a file that moved, or a name (a benchmark dataset) that differs
-        return "/" in stored and bool(Path(stored).suffix)
-    return new.exists() and os.path.samefile(old, new)
+def _run_stamp(config: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """:func:`~velocitygan.io.stamp` of a run's ``keys`` settings. A file setting (``FILE`` or
+    ``FILE#NAME``; benchmark dataset names stay as they are) counts relative to the run folder:
+    a study folder moved as a whole, and runs that stored paths relative to the working
+    directory, compare by the files they name."""
+    def relative(value: Any) -> Any:
+        file, sep, name = value.partition("#") if isinstance(value, str) else ("", "", "")
+        if not Path(file).suffix:
+            return value
+        return os.path.relpath(Path(file).expanduser(), config.get("out") or ".") + sep + name
+
+    return stamp({k: relative(config[k]) if k in _PATHS else config[k] for k in keys})
 
 
 def _position(run: Path, ck: dict[str, Any]) -> dict[str, Any]:
@@ -224,15 +221,14 @@ def _finetune_budget(settings: TransferSettings, k: int, batch: int, source_epoc
 
 
 def _evaluate(ckpt: Path, split: Path, out: Path) -> dict[str, Any]:
-    """Evaluate, or reuse ``out/metrics.json`` when it is newer than the checkpoint."""
+    """Evaluate, or reuse ``out/metrics.json`` made from this very checkpoint file and split."""
     from ..evaluate import evaluate_checkpoint
 
-    saved = out / "metrics.json"
-    if saved.is_file() and saved.stat().st_mtime >= ckpt.stat().st_mtime:
-        m = json.loads(saved.read_text())
-        if m.get("checkpoint") == str(ckpt.resolve()) and m.get("split") == str(split.resolve()):
-            return m
-    return evaluate_checkpoint(ckpt, split, out, figures=False)
+    st = stamp({"split": str(split.resolve())}, [ckpt])
+    m = read_json(out / "metrics.json") or {}
+    if m.get("stamp") == st:
+        return m
+    return evaluate_checkpoint(ckpt, split, out, figures=False, extra={"stamp": st})
 
 
 def _train_seconds(run: Path) -> float:

@@ -21,7 +21,6 @@ hidden temporary name and renamed when complete, so a half-written shard never a
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -36,7 +35,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data import SplitEntry, write_split
 from ..errors import ConfigError
-from ..io import exclusive_lock, fsync_path, preallocate, save_npy, write_json
+from ..io import exclusive_lock, fsync_path, preallocate, read_json, save_npy, stamp, write_json
 from ..physics import Acquisition
 from .families import (
     VELOCITY_MAX_MPS,
@@ -105,19 +104,13 @@ def _paths(out: Path, k: int) -> tuple[Path, Path]:
 
 def _check_plan(out: Path, plan: dict[str, Any], overwrite: bool) -> None:
     """Fail on a different plan in ``out`` (unless ``overwrite``, which clears our files)."""
-    plan_path = out / ".plan.json"
-    old: Any = None
-    if plan_path.is_file():
-        try:
-            old = json.loads(plan_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            old = {"unreadable": True}
-    elif (out / "data").is_dir() or (out / "dataset.json").exists():
-        old = {"unknown": True}
+    old = read_json(out / ".plan.json")
+    if old is None and ((out / "data").is_dir() or (out / "dataset.json").exists()):
+        old = {}  # a dataset without a readable plan: not known to be this one
     if old is None or old == plan:
         return
     if not overwrite:
-        src = old.get("source", {}) if isinstance(old, dict) else {}
+        src = old.get("source", {})
         what = (f"family={src.get('family')} seed={src.get('seed')} "
                 f"samples={old.get('samples')} backend={old.get('backend')}")
         raise ConfigError(
@@ -297,9 +290,9 @@ def write_dataset(
         raise ConfigError(f"{out} exists and is not a folder; choose another --out")
     cfg = resolve_sim_config(backend, device, workers, batch_size, compile_mode)
     acq = Acquisition()
-    plan = {"format": PLAN_FORMAT, "source": source.describe(), "samples": source.n_samples,
-            "shard_size": int(shard_size), "backend": cfg.backend, "acquisition": acq.to_dict()}
-    plan = json.loads(json.dumps(plan))  # tuples -> lists, as read back from .plan.json
+    plan = stamp({"format": PLAN_FORMAT, "source": source.describe(),
+                  "samples": source.n_samples, "shard_size": int(shard_size),
+                  "backend": cfg.backend, "acquisition": acq.to_dict()})
     out.mkdir(parents=True, exist_ok=True)
     # one run per folder: a second one would delete the first one's temporary shard files
     with exclusive_lock(out / ".lock", f"the dataset in {out}"):

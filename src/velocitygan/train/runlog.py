@@ -6,12 +6,11 @@ Only the main process creates a :class:`RunLog`; other processes get a silent on
 from __future__ import annotations
 
 import csv
-import io
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..io import write_text
+from ..io import write_csv
 
 __all__ = ["RunLog", "METRIC_COLUMNS"]
 
@@ -20,14 +19,6 @@ METRIC_COLUMNS = [
     "wasserstein", "gp", "skipped_batches", "val_mae", "val_rmse", "val_ssim", "val_mae_mps",
     "val_rmse_mps", "best",
 ]
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 class RunLog:
@@ -49,7 +40,7 @@ class RunLog:
         self.mode = "off" if run_dir is None else progress
         if self.mode == "auto":
             self.mode = "bar" if sys.stderr.isatty() else "log"
-        self.rows: list[dict[str, str]] = []
+        self.rows: list[dict[str, Any]] = []
         self.tb = None
         self._bar = None
         self._epoch = (0, 0)
@@ -59,7 +50,7 @@ class RunLog:
         if resume_step is not None and csv_path.is_file():
             with open(csv_path, newline="") as fh:
                 self.rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
-        self._write_csv()
+        write_csv(csv_path, self.rows, METRIC_COLUMNS)
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -67,13 +58,6 @@ class RunLog:
                 self.tb = None
             else:
                 self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-    def _write_csv(self) -> None:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(self.rows)
-        write_text(self.run_dir / "metrics.csv", buf.getvalue())
 
     def info(self, message: str) -> None:
         """A line for the user (on stderr, above the bar if any)."""
@@ -118,8 +102,8 @@ class RunLog:
             self._bar = None
         if self.run_dir is None:
             return
-        self.rows.append({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
-        self._write_csv()
+        self.rows.append(dict(row))
+        write_csv(self.run_dir / "metrics.csv", self.rows, METRIC_COLUMNS)
         if self.tb is not None:
             for k in ("val_mae", "val_rmse", "val_ssim", "val_mae_mps"):
                 if row.get(k) is not None:

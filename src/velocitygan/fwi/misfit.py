@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import torch
 
+from .. import physics
+from ..device import resolve_device
+from .checks import as_observed, as_velocity_batch
+
 __all__ = ["relative_misfit", "data_misfit"]
 
 
-def relative_misfit(simulated: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
-    """Relative L2 misfit per sample ``||s - d|| / ||d||``, shape ``(N,)`` (dimensionless)."""
+def relative_misfit(simulated: torch.Tensor, observed: torch.Tensor, *,
+                    squared: bool = False) -> torch.Tensor:
+    """Relative L2 misfit per sample ``||s - d|| / ||d||``, shape ``(N,)`` (dimensionless).
+
+    ``squared``: its square, the FWI objective (differentiable also at a perfect fit, where the
+    square root's gradient is not).
+    """
     num = (simulated - observed).flatten(1).pow(2).sum(1)
-    den = observed.flatten(1).pow(2).sum(1).clamp_min(1e-30)
-    return (num / den).sqrt()
+    ratio = num / observed.flatten(1).pow(2).sum(1).clamp_min(1e-30)
+    return ratio if squared else ratio.sqrt()
 
 
 @torch.no_grad()
@@ -38,7 +47,8 @@ def data_misfit(
         observed_raw: raw (not normalised) seismic ``(N, shots, nt, receivers)`` or
             ``(shots, nt, receivers)``, as recorded with ``acquisition``.
         acquisition: ``velocitygan.physics.Acquisition``; OpenFWI's by default.
-        backend: forward-operator backend (``"auto"``, ``"deepwave"``, ``"torch"``).
+        backend: forward-operator backend: ``"auto"`` = ``"torch"`` (OpenFWI's recipe) or
+            ``"deepwave"`` (the fast approximation).
         device: where to simulate (``None``: the physics default).
         batch_size: maps simulated per call (bounds memory).
 
@@ -48,15 +58,12 @@ def data_misfit(
     Raises:
         DataError: shapes that do not match each other or the acquisition, NaN/Inf.
     """
-    from . import physics
-    from .fwi.checks import as_observed, as_velocity_batch
-
     acq = acquisition if acquisition is not None else physics.Acquisition()
     obs = as_observed(observed_raw, acq)
     vel = as_velocity_batch(pred_mps, obs.shape[0], acq, "predicted velocity")
     # the CPU recipe's compiled kernel pays off at once; torch.compile on CUDA would compile per
     # batch size (~25 s each), so CUDA stays eager here
-    on_cpu = (torch.device(device).type if device is not None else vel.device.type) == "cpu"
+    on_cpu = (resolve_device(device).type if device is not None else vel.device.type) == "cpu"
     mode = "auto" if on_cpu else None
     out = []
     for i in range(0, obs.shape[0], batch_size):

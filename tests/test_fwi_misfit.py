@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from velocitygan.consistency import data_misfit, relative_misfit
 from velocitygan.errors import DataError
+from velocitygan.fwi import data_misfit, relative_misfit
 from velocitygan.physics import Acquisition, forward_model
 
 TINY = Acquisition(nz=20, nx=20, nt=250, src_x=(0, 10, 19), rec_x=tuple(range(20)), pad_cells=20)
@@ -30,6 +30,7 @@ def test_misfit_zero_for_truth_larger_when_perturbed():
 def test_relative_misfit_definition():
     obs = torch.ones(2, 3, 4, 5)
     assert torch.allclose(relative_misfit(obs * 1.5, obs), torch.tensor([0.5, 0.5]))
+    assert torch.allclose(relative_misfit(obs * 1.5, obs, squared=True), torch.tensor([0.25] * 2))
 
 
 def test_mismatched_inputs_fail_clearly():

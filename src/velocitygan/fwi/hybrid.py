@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fwi import FWIResult, run_fwi
+from ..predict import predict
+from .inversion import FWIResult, run_fwi
 
 __all__ = ["HybridResult", "run_hybrid"]
 
@@ -60,8 +61,6 @@ def run_hybrid(
     Returns:
         ``HybridResult``.
     """
-    from .predict import predict
-
     obs = np.asarray(observed_raw, dtype=np.float32)
     if obs.ndim == 3:
         obs = obs[None]
