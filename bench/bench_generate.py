@@ -31,8 +31,7 @@ from velocitygan.synth import simulate as sim
 
 
 def run_one(family: str, samples: int, backend: str, device: str, workers: int,
-            batch: int | None, shard_size: int,
-            compile_mode: str | None = "auto") -> tuple[float, float | None, float | None]:
+            batch: int | None, shard_size: int) -> tuple[float, float | None, float | None]:
     """Generate ``samples`` samples; return (samples/s, peak CUDA memory in GiB or None,
     seconds spent in the operator calls or None).
 
@@ -57,7 +56,7 @@ def run_one(family: str, samples: int, backend: str, device: str, workers: int,
         t0 = time.perf_counter()
         generate_dataset(folder / "ds", family, samples, seed=0, shard_size=shard_size,
                          val_fraction=0.0, workers=workers, device=device, backend=backend,
-                         batch_size=batch, progress=False, compile_mode=compile_mode)
+                         batch_size=batch, progress=False)
         seconds = time.perf_counter() - t0
         peak = (torch.cuda.max_memory_allocated() / 2**30
                 if device.startswith("cuda") else None)
@@ -78,9 +77,6 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None,
                     help="samples per run [deepwave 300, torch on cpu 100, cuda 4 batches]")
     ap.add_argument("--family", default="curvefault-b")
-    ap.add_argument("--compile", default="auto", choices=["auto", "none"],
-                    help="torch backend: auto (C++ kernel on CPU, torch.compile on CUDA), "
-                         "none (eager)")
     ap.add_argument("--quick", action="store_true", help="fewer samples")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     args = ap.parse_args()
@@ -90,7 +86,7 @@ def main() -> None:
     head = (f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
             f"device {args.device}"
             + (f" ({torch.cuda.get_device_name()})" if gpu else "")
-            + f"; torch {torch.__version__}; compile {args.compile}; family {args.family}; "
+            + f"; torch {torch.__version__}; family {args.family}; "
             "one sample = 5 shots x "
             "1000 steps x 70 receivers, written to .npy shards; 1 thread per worker")
     lines = [head, "", "| backend | workers | batch | samples | samples/s | peak GPU memory "
@@ -106,9 +102,8 @@ def main() -> None:
                 n = 300 if backend == "deepwave" else 100
             if args.quick:
                 n = max(8, n // 10)
-            mode = None if args.compile == "none" else args.compile
             rate, peak, busy = run_one(args.family, n, backend, args.device, w, args.batch,
-                                       shard_size=500, compile_mode=mode)
+                                       shard_size=500)
             batch = args.batch or (256 if gpu else 4)
             mem = f"{peak:.2f} GiB" if peak is not None else "-"
             # share of the wall time spent in operator calls (compilation included): the rest

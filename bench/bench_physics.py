@@ -20,7 +20,8 @@ import time
 import numpy as np
 import torch
 
-from velocitygan.physics import Acquisition, deepwave_available, forward_model
+from velocitygan.physics import Acquisition, deepwave_available, forward_model, ricker
+from velocitygan.physics.torch_backend import simulate_torch
 
 
 def layered_models(n: int, acq: Acquisition, seed: int = 0) -> np.ndarray:
@@ -55,11 +56,16 @@ def time_call(fn, device: str, repeats: int) -> tuple[float, torch.Tensor]:
 
 
 def run_one(backend: str, compile_mode: str | None, batch: int, args, acq: Acquisition) -> dict:
+    """``compile_mode``: None (eager), "auto" (forward_model's default path for the device) or
+    a ``torch.compile`` mode (the torch recipe compiled with it)."""
     models = torch.from_numpy(layered_models(batch, acq)).to(args.device)
+    wavelet = torch.from_numpy(ricker(acq.peak_freq_hz, acq.dt_s, acq.nt)).to(args.device)
 
     def call() -> torch.Tensor:
         with torch.no_grad():
-            return forward_model(models, acq, backend=backend, compile_mode=compile_mode)
+            if compile_mode in (None, "auto"):
+                return forward_model(models, acq, backend=backend, eager=compile_mode is None)
+            return simulate_torch(models, acq, wavelet, compile_mode=compile_mode)
 
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -106,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--compile",
         default="none",
-        help="torch backend: comma list of none/kernel/auto/default/reduce-overhead/"
-             "max-autotune-no-cudagraphs (kernel: C++ on the CPU, the tiled kernel on CUDA)",
+        help="torch backend: comma list of none/auto/default/reduce-overhead/"
+             "max-autotune-no-cudagraphs (none: eager; auto: the C++ kernel on the CPU, "
+             "torch.compile on CUDA; others: torch.compile modes)",
     )
     ap.add_argument("--threads", type=int, default=1, help="torch/deepwave CPU threads")
     ap.add_argument("--repeats", type=int, default=3)

@@ -40,8 +40,8 @@ def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_full_size_kernel_matches_the_eager_recipe():
     acq = Acquisition(nt=500)
     v = models(70, 70)
-    eager = forward_model(v, acq, backend="torch")
-    fast = forward_model(v, acq, backend="torch", compile_mode="kernel")
+    eager = forward_model(v, acq, backend="torch", eager=True)
+    fast = forward_model(v, acq, backend="torch")
     assert fast.shape == eager.shape == (2, 5, 500, 70) and fast.dtype == torch.float32
     assert float(eager.abs().max()) > 1.0
     assert rel_l2(fast, eager) < 1e-5
@@ -67,10 +67,10 @@ def test_auto_uses_the_kernel_on_cpu_with_and_without_gradients(monkeypatch):
 
     monkeypatch.setattr(cpu_kernel, "simulate_cpu", spy)
     v = models(SPARSE.nz, SPARSE.nx)
-    forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+    forward_model(v, SPARSE, backend="torch")
     assert calls == [1]
     v.requires_grad_()
-    out = forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+    out = forward_model(v, SPARSE, backend="torch")
     assert calls == [1, 1] and out.requires_grad
 
 
@@ -80,9 +80,9 @@ def test_gradient_matches_autograd_through_the_eager_recipe():
     v0 = models(70, 70)[1:] + 30.0 * noise
     weights = torch.randn(1, 5, 250, 70, generator=torch.Generator().manual_seed(1))
     grads = []
-    for mode in ("kernel", None):
+    for eager in (False, True):
         v = v0.clone().requires_grad_(True)
-        (forward_model(v, acq, backend="torch", compile_mode=mode) * weights).sum().backward()
+        (forward_model(v, acq, backend="torch", eager=eager) * weights).sum().backward()
         grads.append(v.grad)
     assert float(grads[1].abs().max()) > 0
     assert rel_l2(grads[0], grads[1]) < 1e-4  # float32 sums over 250 steps: ~1e-5 seen
@@ -94,14 +94,14 @@ def test_no_compiler_falls_back_once_with_a_warning(monkeypatch):
     monkeypatch.setattr(cpu_build.shutil, "which", lambda name: None)
     v = models(SPARSE.nz, SPARSE.nx)
     with pytest.raises(ConfigError, match="needs a C\\+\\+ compiler"):
-        forward_model(v, SPARSE, backend="torch", compile_mode="kernel")
+        load_library()
     with pytest.warns(UserWarning, match="C\\+\\+ recipe kernel unavailable"):
-        first = forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+        first = forward_model(v, SPARSE, backend="torch")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # warned once, then quietly eager
-        second = forward_model(v, SPARSE, backend="torch", compile_mode="auto")
+        second = forward_model(v, SPARSE, backend="torch")
     assert torch.equal(first, second)
-    assert torch.equal(first, forward_model(v, SPARSE, backend="torch"))
+    assert torch.equal(first, forward_model(v, SPARSE, backend="torch", eager=True))
 
 
 def test_build_is_cached_and_atomic(monkeypatch, tmp_path):
@@ -197,14 +197,14 @@ def generate_cli(out, *extra: str) -> int:
                  "--out", str(out), *extra])
 
 
-def test_generation_resolves_the_kernel_before_starting_workers():
+def test_generation_builds_the_kernel_before_starting_workers(monkeypatch):
     from velocitygan.synth.simulate import resolve_sim_config
 
-    assert resolve_sim_config("torch", "cpu").compile_mode == "kernel"
-    assert resolve_sim_config("torch", "cpu", compile_mode=None).compile_mode is None
-    assert resolve_sim_config("deepwave", "cpu").compile_mode == "auto"  # not the torch recipe
-    with pytest.raises(ConfigError, match="unknown compile_mode 'fast'"):
-        resolve_sim_config("torch", "cpu", compile_mode="fast")
+    monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
+    resolve_sim_config("deepwave", "cpu")
+    assert cpu_kernel._LIBRARY == []  # not the torch recipe: nothing to build
+    resolve_sim_config("torch", "cpu")
+    assert len(cpu_kernel._LIBRARY) == 1  # built and checked here, once for all workers
 
 
 def test_generate_without_a_compiler_warns_once_and_gives_the_same_data(
@@ -222,3 +222,7 @@ def test_generate_without_a_compiler_warns_once_and_gives_the_same_data(
     fast = torch.from_numpy(np.load(tmp_path / "kernel" / "data" / "data0.npy"))
     slow = torch.from_numpy(np.load(tmp_path / "eager" / "data" / "data0.npy"))
     assert rel_l2(fast, slow) < 1e-5
+    # worker processes take the parent's decision: eager too, and no warning of their own
+    assert generate_cli(tmp_path / "eager2", "--workers", "2") == 0
+    assert "warning:" not in capsys.readouterr().err
+    assert torch.equal(slow, torch.from_numpy(np.load(tmp_path / "eager2" / "data" / "data0.npy")))

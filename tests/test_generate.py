@@ -104,7 +104,7 @@ def test_simulate_shapes(tmp_path: Path, shape):
                  "--workers", "1", "--batch-size", "1"]) == 0
     data = np.load(out)
     assert data.shape == (len(v) if len(shape) > 2 else 1, 5, 1000, 70)
-    np.testing.assert_array_equal(data, forward_model(v, compile_mode="auto").numpy())
+    np.testing.assert_array_equal(data, forward_model(v).numpy())
 
 
 def test_from_model_raw_xz(tmp_path: Path, capsys):

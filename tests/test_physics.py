@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from velocitygan.errors import ConfigError, VelocityGANError
+from velocitygan.errors import VelocityGANError
 from velocitygan.physics import (
     Acquisition,
     check_velocity,
@@ -180,7 +180,7 @@ def test_gradient_matches_finite_difference(backend):
 def test_cuda_matches_cpu():
     models = np.stack([layered_model(), faulted_model()])
     cpu = forward_model(models, SMALL, backend="torch").numpy()
-    gpu = forward_model(models, SMALL, backend="torch", device="cuda")
+    gpu = forward_model(models, SMALL, backend="torch", device="cuda", eager=True)
     assert gpu.device.type == "cuda"
     assert rel_l2(gpu.cpu().numpy(), cpu) < 1e-4
 
@@ -189,7 +189,7 @@ def test_cuda_matches_cpu():
 def test_cuda_compiled_matches_cpu():
     models = np.stack([layered_model(), faulted_model()])
     cpu = forward_model(models, SMALL, backend="torch").numpy()
-    gpu = forward_model(models, SMALL, backend="torch", device="cuda", compile_mode="default")
+    gpu = forward_model(models, SMALL, backend="torch", device="cuda")  # torch.compile
     assert rel_l2(gpu.cpu().numpy(), cpu) < 1e-4
 
 
@@ -207,14 +207,26 @@ def test_auto_compile_never_compiles_under_autograd(monkeypatch):
     monkeypatch.setattr(physics, "simulate_torch", spy)
     acq = Acquisition(nz=16, nx=16, nt=30, src_x=(3, 12), rec_x=(0, 5, 15), pad_cells=4)
     v = torch.full((1, 16, 16), 2000.0, requires_grad=True)
-    forward_model(v, acq, backend="torch", compile_mode="auto").sum().backward()
+    forward_model(v, acq, backend="torch").sum().backward()
     assert all(m is None for m in modes) and v.grad is not None
 
 
-def test_unknown_compile_mode_is_one_line_error():
+def test_eager_runs_the_pytorch_recipe_uncompiled(monkeypatch):
+    import velocitygan.physics as physics
+    from velocitygan.physics import cpu_kernel
+
+    modes = []
+    real = physics.simulate_torch
+
+    def spy(*args, compile_mode=None, **kwargs):
+        modes.append(compile_mode)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(physics, "simulate_torch", spy)
+    monkeypatch.setattr(cpu_kernel, "simulate_cpu", None)  # calling it would fail
     acq = Acquisition(nz=16, nx=16, nt=30, src_x=(3, 12), rec_x=(0, 5, 15), pad_cells=4)
-    with pytest.raises(ConfigError, match="unknown compile_mode 'kernal'; choose one of None"):
-        forward_model(np.full((16, 16), 2000.0), acq, backend="torch", compile_mode="kernal")
+    out = forward_model(np.full((16, 16), 2000.0), acq, backend="torch", eager=True)
+    assert modes == [None] and out.shape == (1, 2, 30, 3)
 
 
 def test_input_shapes_and_numpy_torch_equivalence():
@@ -253,7 +265,7 @@ def test_stability_limit_counts_the_sponge():
     with pytest.raises(VelocityGANError, match=r"5990 m/s \(model 1\) is unstable"):
         check_velocity(np.stack([np.full((70, 70), 3000.0), np.full((70, 70), 5990.0)]))
     fast = np.full((70, 70), 5800.0, np.float32)
-    out = forward_model(fast, Acquisition(nt=1000), backend="torch", compile_mode="auto")
+    out = forward_model(fast, Acquisition(nt=1000), backend="torch")
     assert float(out.abs().max()) < 1e3  # 57 (5990 m/s: 1.9e14)
 
 

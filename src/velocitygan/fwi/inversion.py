@@ -117,10 +117,9 @@ class _Problem:
         """Band loss of samples ``sl`` (misfit^2 + TV) and their relative L2 misfits."""
         # torch backend on the CPU: the compiled recipe and its adjoint; on CUDA eager
         # autograd (torch.compile would differ from the gradients' pass in the last bits)
-        mode = "auto" if torch.device(self.device).type == "cpu" else None
         sim = physics.forward_model(
             model()[sl], self.acq, backend=self.backend, device=self.device,
-            source_wavelet=self.band_wavelet, compile_mode=mode,
+            source_wavelet=self.band_wavelet, eager=torch.device(self.device).type != "cpu",
         )
         misfit_sq = relative_misfit(sim, self.band_obs[sl], squared=True)
         loss = misfit_sq.sum()

@@ -64,10 +64,9 @@ def data_misfit(
     # the CPU recipe's compiled kernel pays off at once; torch.compile on CUDA would compile per
     # batch size (~25 s each), so CUDA stays eager here
     on_cpu = (resolve_device(device).type if device is not None else vel.device.type) == "cpu"
-    mode = "auto" if on_cpu else None
     out = []
     for i in range(0, obs.shape[0], batch_size):
         sim = physics.forward_model(vel[i : i + batch_size], acq, backend=backend, device=device,
-                                    compile_mode=mode)
+                                    eager=not on_cpu)
         out.append(relative_misfit(sim.float().cpu(), obs[i : i + batch_size]))
     return torch.cat(out)

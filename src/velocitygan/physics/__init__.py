@@ -4,9 +4,9 @@ Two backends; ``"auto"`` (the default everywhere) is ``"torch"`` on every device
 command and seed give the same data on any machine:
 
 * ``"torch"``: OpenFWI's own finite-difference recipe (120-cell damping sponge) in plain PyTorch,
-  all models and shots in one tensor; differentiable, runs on CPU and CUDA. It can run compiled
-  (``compile_mode``): on the CPU a C++ kernel with the recipe's exact adjoint
-  (:mod:`~velocitygan.physics.cpu_kernel`), on CUDA ``torch.compile``.
+  all models and shots in one tensor; differentiable, runs on CPU and CUDA. By default it runs
+  the fastest exact path for the device: on the CPU a C++ kernel with the recipe's exact
+  adjoint (:mod:`~velocitygan.physics.cpu_kernel`), on CUDA ``torch.compile`` without autograd.
 * ``"deepwave"`` (by name only, where the deepwave package is installed): the fast
   approximation, a C/CUDA propagator with a PML; its output is negated and advanced one sample
   to match OpenFWI's convention. The PML absorbs the late boundary echo that the recipe's
@@ -44,11 +44,9 @@ from velocitygan.physics.torch_backend import simulate_torch, sponge_damping
 __all__ = [
     "Acquisition",
     "CFL_LIMIT",
-    "check_compile_mode",
     "cpu_kernel_available",
     "MAX_VELOCITY_MPS",
     "BACKENDS",
-    "COMPILE_MODES",
     "as_velocity_tensor",
     "check_velocity",
     "deepwave_available",
@@ -60,17 +58,7 @@ __all__ = [
 ]
 
 BACKENDS = ("deepwave", "torch")
-# None (eager), our own choices, then torch.compile's modes
-COMPILE_MODES = (None, "auto", "kernel", "default", "reduce-overhead", "max-autotune",
-                 "max-autotune-no-cudagraphs")
 _AUTO_BROKEN: set[str] = set()  # device types whose fast path failed here: eager after that
-
-
-def check_compile_mode(compile_mode: str | None) -> None:
-    """Raise a one-line :class:`ConfigError` unless ``compile_mode`` is in ``COMPILE_MODES``."""
-    if compile_mode not in COMPILE_MODES:
-        modes = ", ".join(str(m) for m in COMPILE_MODES)
-        raise ConfigError(f"unknown compile_mode {compile_mode!r}; choose one of {modes}")
 
 
 def cpu_kernel_available() -> bool:
@@ -128,7 +116,7 @@ def forward_model(
     backend: str = "auto",
     device: str | torch.device | None = None,
     source_wavelet: Any = None,
-    compile_mode: str | None = None,
+    eager: bool = False,
 ) -> torch.Tensor:
     """Simulate OpenFWI-style seismic data for a batch of velocity maps.
 
@@ -140,13 +128,13 @@ def forward_model(
             fast approximation; no late boundary echo, see the module docstring).
         device: Where to simulate; default: the input tensor's device (CPU for numpy).
         source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
-        compile_mode: torch backend only. None: eager PyTorch (differentiable). A
-            ``torch.compile`` mode for the time stepping. ``"kernel"``: the C++ recipe on the
-            CPU with its exact adjoint for gradients (:mod:`velocitygan.physics.cpu_kernel`,
-            built with the system compiler on first use). ``"auto"``: the C++ kernel on the CPU
-            (~8x eager forward, ~3x with gradients), ``torch.compile`` on CUDA without
-            autograd (~10x eager on an H200); eager otherwise or where the choice fails
-            (warned once).
+        eager: torch backend: run the eager PyTorch recipe (autograd through every step).
+            Default False: the fastest exact path for the device, the C++ kernel on the CPU
+            (~8x eager forward, ~3x with gradients, through its exact adjoint;
+            :mod:`velocitygan.physics.cpu_kernel`, built with the system compiler on first
+            use), ``torch.compile`` on CUDA without autograd (~10x eager on an H200), eager
+            otherwise or where the fast path fails (warned once). On CUDA, ``eager=True``
+            avoids compiling for each new batch shape and matches a gradient pass bit for bit.
 
     Returns:
         float32 tensor ``(N, n_shots, nt, n_receivers)`` on ``device``, OpenFWI's polarity and
@@ -158,7 +146,6 @@ def forward_model(
     """
     acq = acquisition or Acquisition()
     name = resolve_backend(backend)
-    check_compile_mode(compile_mode)
     v = check_velocity(velocity_mps, acq)
     dev = resolve_device(device) if device is not None else v.device
     v = v.to(dev)
@@ -169,21 +156,11 @@ def forward_model(
             from velocitygan.physics.deepwave_backend import simulate_deepwave
 
             out = simulate_deepwave(v, acq, wavelet)
-        elif compile_mode == "kernel":
-            out = _simulate_kernel(v, acq, wavelet)
-        elif compile_mode == "auto":
-            out = _simulate_torch_auto(v, acq, wavelet, grad)
+        elif eager:
+            out = simulate_torch(v, acq, wavelet)
         else:
-            out = simulate_torch(v, acq, wavelet, compile_mode=compile_mode)
+            out = _simulate_torch_auto(v, acq, wavelet, grad)
     return out.contiguous()
-
-
-def _simulate_kernel(v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor) -> torch.Tensor:
-    if v.device.type != "cpu":
-        raise ConfigError("compile_mode='kernel' is the CPU's C++ recipe; on a GPU use 'auto'")
-    from velocitygan.physics.cpu_kernel import simulate_cpu
-
-    return simulate_cpu(v, acq, wavelet)  # differentiable: the library has the recipe's adjoint
 
 
 def _simulate_torch_auto(
@@ -193,7 +170,9 @@ def _simulate_torch_auto(
     forward-only runs; eager otherwise or after a failure (warned once per device type)."""
     kind = v.device.type
     if kind == "cpu" and cpu_kernel_available():
-        return _simulate_kernel(v, acq, wavelet)
+        from velocitygan.physics.cpu_kernel import simulate_cpu
+
+        return simulate_cpu(v, acq, wavelet)  # differentiable: the library has the adjoint
     if kind == "cuda" and not grad and kind not in _AUTO_BROKEN:
         try:
             return simulate_torch(v, acq, wavelet, compile_mode="default")

@@ -269,7 +269,7 @@ def simulate_cpu(
     """
     acq = acquisition
     if velocity_mps.device.type != "cpu":
-        raise ConfigError("the CPU recipe kernel needs CPU tensors; use compile_mode='auto'")
+        raise ConfigError("the CPU recipe kernel needs CPU tensors; use forward_model")
     if velocity_mps.dim() != 3 or tuple(velocity_mps.shape[1:]) != (acq.nz, acq.nx):
         raise ConfigError(f"velocity must be (N, {acq.nz}, {acq.nx}) for this acquisition, "
                           f"got {tuple(velocity_mps.shape)}")

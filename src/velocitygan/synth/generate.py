@@ -272,7 +272,6 @@ def write_dataset(
     workers: int | None = None, device: str = "auto", backend: str = "auto",
     batch_size: int | None = None, progress: bool = True, overwrite: bool = False,
     name: str | None = None, extra: dict[str, Any] | None = None,
-    compile_mode: str | None = "auto",
 ) -> Path:
     """Simulate every map of ``source`` and write the dataset (layout in the module docstring).
 
@@ -288,7 +287,7 @@ def write_dataset(
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a folder; choose another --out")
-    cfg = resolve_sim_config(backend, device, workers, batch_size, compile_mode)
+    cfg = resolve_sim_config(backend, device, workers, batch_size)
     acq = Acquisition()
     plan = stamp({"format": PLAN_FORMAT, "source": source.describe(),
                   "samples": source.n_samples, "shard_size": int(shard_size),
@@ -361,7 +360,6 @@ def generate_dataset(
     val_fraction: float = 0.1, workers: int | None = None, device: str = "auto",
     backend: str = "auto", progress: bool = True, params: dict[str, Any] | None = None,
     batch_size: int | None = None, overwrite: bool = False, name: str | None = None,
-    compile_mode: str | None = "auto",
 ) -> Path:
     """Generate a synthetic OpenFWI-layout dataset of one family.
 
@@ -381,8 +379,6 @@ def generate_dataset(
         batch_size: samples per forward-model call (default 4 on CPU, 256 on CUDA).
         overwrite: replace a different dataset already in ``out_dir``.
         name: dataset name in the card (default: the folder name).
-        compile_mode: torch backend: see :func:`velocitygan.physics.forward_model` (``"auto"``:
-            the C++ kernel on the CPU, ``torch.compile`` on CUDA).
 
     Returns:
         Path of the written ``dataset.json``.
@@ -392,5 +388,4 @@ def generate_dataset(
     source = FamilySource(get_family(family).name, int(n_samples), int(seed), params)
     return write_dataset(out_dir, source, shard_size=shard_size, val_fraction=val_fraction,
                          workers=workers, device=device, backend=backend, batch_size=batch_size,
-                         progress=progress, overwrite=overwrite, name=name,
-                         compile_mode=compile_mode)
+                         progress=progress, overwrite=overwrite, name=name)

@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import physics
 from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, fsync_path, preallocate
 from ..physics import (
     Acquisition,
-    check_compile_mode,
     check_velocity,
     cpu_kernel_available,
     forward_model,
@@ -60,14 +60,12 @@ WRITERS = 2
 
 @dataclass(frozen=True)
 class SimConfig:
-    """How to simulate: backend name, device, samples per call, worker processes, and the
-    torch backend's ``compile_mode`` (see :func:`velocitygan.physics.forward_model`)."""
+    """How to simulate: backend name, device, samples per call, worker processes."""
 
     backend: str
     device: str
     chunk: int
     workers: int
-    compile_mode: str | None = "auto"
 
 
 def cpu_count() -> int:
@@ -80,13 +78,12 @@ def cpu_count() -> int:
 
 def resolve_sim_config(
     backend: str = "auto", device: str = "auto", workers: int | None = None,
-    batch_size: int | None = None, compile_mode: str | None = "auto",
+    batch_size: int | None = None,
 ) -> SimConfig:
     """Resolve ``auto`` choices: device cuda if available; backend torch (OpenFWI's exact
     recipe) on every device; one worker per CPU core on CPU, in-process on CUDA; chunk 4
-    samples on CPU, 256 on CUDA. For the torch backend on the CPU, ``compile_mode="auto"``
-    builds the C++ recipe kernel here, once for all workers, and falls back to eager PyTorch
-    with one warning where that fails.
+    samples on CPU, 256 on CUDA. For the torch backend on the CPU, the C++ recipe kernel is
+    built here, once for all workers (eager PyTorch with one warning where that fails).
 
     Why never deepwave by default: its PML absorbs a weak late echo that OpenFWI's sponge leaves
     in the data, and a network trained on deepwave data scored 114.7 m/s MAE on deepwave
@@ -102,28 +99,24 @@ def resolve_sim_config(
     chunk = batch_size or (CUDA_CHUNK if on_gpu else CPU_CHUNK)
     if chunk < 1:
         raise ConfigError(f"batch size must be >= 1, got {chunk}")
-    check_compile_mode(compile_mode)
-    if backend == "torch" and not on_gpu and compile_mode == "auto":  # decided once, here
-        compile_mode = "kernel" if cpu_kernel_available() else None
-    return SimConfig(backend=backend, device=device, chunk=int(chunk), workers=int(workers),
-                     compile_mode=compile_mode)
+    if backend == "torch" and not on_gpu:
+        cpu_kernel_available()  # built (or found unavailable) once, before workers start
+    return SimConfig(backend=backend, device=device, chunk=int(chunk), workers=int(workers))
 
 
 def simulate_maps(
     velocity_mps: np.ndarray, backend: str, device: str, acquisition: dict[str, Any] | None = None,
-    compile_mode: str | None = "auto",
 ) -> np.ndarray:
     """Forward-model one chunk ``(n, 70, 70)`` m/s; return float32 ``(n, shots, nt, receivers)``."""
     acq = Acquisition.from_dict(acquisition) if acquisition else Acquisition()
     with torch.no_grad():
-        out = forward_model(velocity_mps, acq, backend=backend, device=device,
-                            compile_mode=compile_mode)
+        out = forward_model(velocity_mps, acq, backend=backend, device=device)
     return out.cpu().numpy().astype(np.float32, copy=False)
 
 
 def simulate_into(
     velocity_mps: np.ndarray, backend: str, device: str, acquisition: dict[str, Any] | None,
-    path: str | Path, row: int, compile_mode: str | None = "auto",
+    path: str | Path, row: int,
 ) -> tuple[float, float]:
     """Simulate one chunk and write it into rows ``row...`` of the existing ``.npy`` ``path``.
 
@@ -131,7 +124,7 @@ def simulate_into(
     sending ~1.4 MB per sample back through a pipe. Returns the chunk's smallest and largest
     amplitude (for the dataset card, without reading the data back).
     """
-    data = simulate_maps(velocity_mps, backend, device, acquisition, compile_mode)
+    data = simulate_maps(velocity_mps, backend, device, acquisition)
     return _write_rows(data, path, row)
 
 
@@ -150,8 +143,7 @@ def _in_process(
     the next one is simulated (on a GPU, 1.4 MB per sample go to disk)."""
     if sink is None:
         for key, maps in _prefetch(chunks):
-            yield key, simulate_maps(maps, cfg.backend, cfg.device, acquisition,
-                                     cfg.compile_mode)
+            yield key, simulate_maps(maps, cfg.backend, cfg.device, acquisition)
         return
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="vgan-write") as io:
         # in order; up to WRITERS + 1 chunks wait to be written while the next one is simulated
@@ -160,7 +152,7 @@ def _in_process(
             while len(pending) > WRITERS or (pending and pending[0][1].done()):
                 done_key, fut = pending.popleft()
                 yield done_key, fut.result()
-            data = simulate_maps(maps, cfg.backend, cfg.device, acquisition, cfg.compile_mode)
+            data = simulate_maps(maps, cfg.backend, cfg.device, acquisition)
             pending.append((key, io.submit(_write_rows, data, *sink(key))))
         while pending:
             done_key, fut = pending.popleft()
@@ -220,8 +212,9 @@ def pool_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
-def _init_worker() -> None:
+def _init_worker(broken: frozenset[str]) -> None:
     torch.set_num_threads(1)  # one process per core; threads would only oversubscribe
+    physics._AUTO_BROKEN.update(broken)  # a fast path that failed in the parent: eager, unwarned
 
 
 def simulate_chunks(
@@ -251,7 +244,8 @@ def simulate_chunks(
         return
     ctx = pool_context()
     source = iter(chunks)
-    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(frozenset(physics._AUTO_BROKEN),)) as pool:
         pending: dict[Future, Any] = {}
 
         def submit_more() -> None:
@@ -261,11 +255,10 @@ def simulate_chunks(
                 except StopIteration:
                     return
                 args = (maps, cfg.backend, cfg.device, acquisition)
-                mode = {"compile_mode": cfg.compile_mode}
                 if sink is None:
-                    fut = pool.submit(simulate_maps, *args, **mode)
+                    fut = pool.submit(simulate_maps, *args)
                 else:
-                    fut = pool.submit(simulate_into, *args, *sink(key), **mode)
+                    fut = pool.submit(simulate_into, *args, *sink(key))
                 pending[fut] = key
 
         submit_more()
@@ -285,7 +278,7 @@ def simulate_chunks(
 def simulate_file(
     velocity_path: str | Path, out_path: str | Path, *, backend: str = "auto",
     device: str = "auto", batch_size: int | None = None, workers: int | None = None,
-    progress: bool = True, compile_mode: str | None = "auto",
+    progress: bool = True,
 ) -> tuple[int, ...]:
     """Forward-model the velocity maps of a ``.npy`` file and write the seismic data atomically.
 
@@ -297,7 +290,6 @@ def simulate_file(
         batch_size: maps per forward-model call (default 4 on CPU, 256 on CUDA).
         workers: CPU processes (default: one per core, at most one per batch).
         progress: show a tqdm bar with samples/s.
-        compile_mode: torch backend: see :func:`velocitygan.physics.forward_model`.
 
     Returns:
         Shape of the written array.
@@ -314,7 +306,7 @@ def simulate_file(
         velocity = check_velocity(np.array(arr, dtype=np.float32), acq).numpy()
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
-    cfg = resolve_sim_config(backend, device, workers, batch_size, compile_mode)
+    cfg = resolve_sim_config(backend, device, workers, batch_size)
     n = len(velocity)
     cfg = dataclasses.replace(cfg, workers=max(1, min(cfg.workers, math.ceil(n / cfg.chunk))))
     shape = (n, acq.n_shots, acq.nt, acq.n_receivers)
