@@ -4,7 +4,8 @@
 2. train VelocityGAN with the bundled ``cpu-demo`` config (``DIR/run``; resumed if interrupted);
 3. evaluate the best checkpoint on the validation split (``DIR/eval``: metrics.json,
    per-sample table, best/median/worst figures) and draw the training curve;
-4. print the validation MAE next to the trivial baseline (the mean training velocity map).
+4. print the validation MAE next to the trivial baseline (the mean training velocity map) and
+   next to the bundled ``pretrained:flatvel-a`` model on the same maps (``DIR/eval-pretrained``).
 
 Run: ``python -m velocitygan.demo --out demo``. Running it again reuses what is done.
 """
@@ -121,6 +122,14 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
         "data": str(data_dir), "run": str(run_dir), "eval": str(eval_dir),
         "report": str(report),
     }
+    from .pretrained import PREFIX, list_pretrained
+
+    if any(c["name"] == FAMILY for c in list_pretrained()):
+        # the bundled model normalises with its own training set's bounds (dataset=None)
+        pre = evaluate_checkpoint(PREFIX + FAMILY, data_dir / "val.txt", out / "eval-pretrained",
+                                  device=device, figures=False)
+        summary["pretrained"] = {"checkpoint": PREFIX + FAMILY, "val_mae_mps": pre["mae_mps"],
+                                 "val_rmse_mps": pre["rmse_mps"], "val_ssim": pre["ssim"]}
     write_json(summary_path, summary)
     return summary
 
@@ -138,6 +147,10 @@ def _report(s: dict[str, Any]) -> str:
         f"(1 = identical structure), on {s['val_samples']} held-out samples",
         f"  target <= {s['target_mae_mps']:.0f} m/s: {'reached' if ok else 'NOT reached'}; "
         "published full-scale VelocityGAN on FlatVel-A: 17.7 m/s",
+        *([f"  bundled {p['checkpoint']}: MAE {p['val_mae_mps']:.1f} m/s, RMSE "
+           f"{p['val_rmse_mps']:.1f} m/s, SSIM {p['val_ssim']:.3f} on the same maps "
+           "(trained longer on more maps: velocitygan pretrained)"]
+          if (p := s.get("pretrained")) else []),
         f"  data       {s['data']}  (dataset.json, train.txt, val.txt)",
         f"  run        {s['run']}  (config.toml, metrics.csv, best.pt, last.pt, tensorboard/)",
         f"  evaluation {s['eval']}  (metrics.json, per_sample.csv, figures/*.png, "

@@ -189,7 +189,7 @@ def evaluate_checkpoint(
     seconds = time.perf_counter() - t0
     result: dict[str, Any] = {
         **metrics,
-        "checkpoint": str(Path(checkpoint).resolve()),
+        "checkpoint": str(loaded.path.resolve()),
         "checkpoint_source": loaded.source,
         "dataset": spec.name,
         # the published OpenFWI bounds, i.e. OpenFWI's own data (reports compare with the

@@ -25,6 +25,7 @@ from .device import resolve_device
 from .errors import ConfigError, DataError
 from .io import save_npy
 from .models import InversionNet
+from .pretrained import resolve_checkpoint
 from .reference import REFERENCE_FORMAT
 
 __all__ = [
@@ -59,7 +60,7 @@ def load_model(checkpoint: str | Path, *, device: str | torch.device = "cpu") ->
     Loading is weights-only with a small allow-list (see :func:`velocitygan.reference.safe_load`);
     :func:`velocitygan.checkpoint.load_generator` does the work.
     """
-    path = Path(checkpoint).expanduser()
+    path = resolve_checkpoint(checkpoint)
     model, spec, ckpt = load_generator(path, resolve_device(device))
     source = "openfwi-reference" if ckpt.get("format") == REFERENCE_FORMAT else "velocitygan"
     info = {"kind": (ckpt.get("model") or {}).get("kind"), "epoch": ckpt.get("epoch"),

@@ -24,7 +24,7 @@ from .io import write_text
 __all__ = ["read_metrics_csv", "curves_figure", "write_report", "PUBLISHED"]
 
 GENERATOR_COLUMNS = ("g_loss", "l1", "l2", "adv", "loss", "train_loss")  # adv: -mean D(G(x))
-CRITIC_COLUMNS = ("d_loss", "wasserstein", "gp")
+CRITIC_COLUMNS = ("d_loss", "wasserstein", "gp", "adv_share")
 # OpenFWI benchmark, normalised units ("l1" training), from the published tables.
 PUBLISHED: dict[str, dict[str, float]] = {
     "flatvel-a": {"InversionNet MAE": 0.0131, "VelocityGAN MAE": 0.0118,

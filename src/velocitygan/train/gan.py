@@ -30,13 +30,21 @@ def generator_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Content loss plus ``adv_weight * (-mean D(G(x)))`` when a critic is given.
 
-    Returns the total loss and detached parts (``l1``, ``l2``, ``adv``, ``g_loss``).
+    Returns the total loss and detached parts (``l1``, ``l2``, ``adv``, ``g_loss`` and, when
+    ``pred`` carries gradients, ``adv_share``: the adversarial term's share of the gradient
+    that the generator's output receives, ``|g_adv| / (|g_adv| + |g_content|)``; 0 means the
+    critic has no say in the update).
     """
     loss, parts = content_loss(pred, target, l1_weight=l1_weight, l2_weight=l2_weight)
     if critic is not None and adv_weight != 0.0:
-        adv = -critic(pred).float().mean()
-        loss = loss + adv_weight * adv
-        parts["adv"] = adv.detach()
+        adv = adv_weight * -critic(pred).float().mean()
+        if pred.requires_grad:
+            g_content, = torch.autograd.grad(loss, pred, retain_graph=True)
+            g_adv, = torch.autograd.grad(adv, pred, retain_graph=True)
+            a, c = g_adv.norm(), g_content.norm()
+            parts["adv_share"] = (a / (a + c)).detach()
+        loss = loss + adv
+        parts["adv"] = adv.detach() / adv_weight
     parts["g_loss"] = loss.detach()
     return loss, parts
 

@@ -15,7 +15,7 @@ from ..io import write_csv
 __all__ = ["RunLog", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = [
-    "epoch", "step", "time_s", "samples_per_s", "g_loss", "l1", "l2", "adv", "d_loss",
+    "epoch", "step", "time_s", "samples_per_s", "g_loss", "l1", "l2", "adv", "adv_share", "d_loss",
     "wasserstein", "gp", "skipped_batches", "val_mae", "val_rmse", "val_ssim", "val_mae_mps",
     "val_rmse_mps", "best",
 ]
