@@ -16,7 +16,6 @@ settings into the same folder is refused.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..io import write_csv, write_json, write_text
+from ..io import read_json, stamp, write_csv, write_json, write_text
 from .tables import fmt, markdown_table
 
 __all__ = ["BenchmarkSettings", "run_benchmark", "CSV_COLUMNS"]
@@ -93,22 +92,16 @@ class BenchmarkSettings:
 
 def _claim(out: Path, settings: BenchmarkSettings) -> None:
     """Store the settings in ``out/benchmark.json``, or refuse if it holds other ones."""
-    path = out / "benchmark.json"
-    now = settings.to_dict()
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: unreadable benchmark settings ({exc}); remove it "
-                              "to start this benchmark afresh") from None
+    path, now = out / "benchmark.json", stamp(settings.to_dict())
+    stored = read_json(path)
+    if stored is None:
+        write_json(path, now)
+    elif stored != now:
         changed = sorted(k for k in set(now) | set(stored) if stored.get(k) != now.get(k))
-        if changed:
-            what = ", ".join(f"{k} {stored.get(k)!r} (there) vs {now.get(k)!r} (now)"
-                             for k in changed)
-            raise ConfigError(f"{out} holds a benchmark with other settings: {what}; use "
-                              "another --out or remove that folder")
-        return
-    write_json(path, now)
+        what = ", ".join(f"{k} {stored.get(k)!r} (there) vs {now.get(k)!r} (now)"
+                         for k in changed)
+        raise ConfigError(f"{out} holds a benchmark with other settings: {what}; use another "
+                          "--out or remove that folder")
 
 
 def _curve(run: Path, batch_size: int) -> list[dict[str, float]]:
@@ -136,15 +129,15 @@ def _train_one(settings: BenchmarkSettings, model: str, seed: int, card: Path, t
 
 
 def _evaluate(ckpt: Path, test: Path, out: Path) -> dict[str, Any]:
-    """Evaluate ``ckpt`` on the test split, or reuse ``out/metrics.json`` made from it."""
+    """Evaluate ``ckpt`` on the test split, or reuse ``out/metrics.json`` made from the same
+    checkpoint file and split."""
     from ..evaluate import evaluate_checkpoint
 
-    saved = out / "metrics.json"
-    if saved.is_file() and saved.stat().st_mtime >= ckpt.stat().st_mtime:
-        m = json.loads(saved.read_text(encoding="utf-8"))
-        if m.get("checkpoint") == str(ckpt.resolve()) and m.get("split") == str(test.resolve()):
-            return m
-    return evaluate_checkpoint(ckpt, test, out, figures=False)
+    st = stamp({"split": str(test.resolve())}, [ckpt])
+    m = read_json(out / "metrics.json") or {}
+    if m.get("stamp") == st:
+        return m
+    return evaluate_checkpoint(ckpt, test, out, figures=False, extra={"stamp": st})
 
 
 def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
