@@ -63,7 +63,10 @@ def test_dump_round_trip(tmp_path):
      ("[loss]\ngp_weight = -10.0\n", "gp_weight"), ("time_limit_min = nan\n", "time_limit_min"),
      ("unfrozen_lr = -1.0\n", "unfrozen_lr"), ("betas = [1.5, 0.9]\n", "betas"),
      ("betas = ['a', 0.9]\n", "betas"), ("critic_weight_decay = -1.0\n", "critic_weight_decay"),
-     ("seed = 99999999999999999999\n", "seed"), ("lr = inf\n", "lr")],
+     ("seed = 99999999999999999999\n", "seed"), ("lr = inf\n", "lr"),
+     ("augment_noise_snr_db = nan\n", "augment_noise_snr_db"),
+     ("augment_prob = 2.0\n", "augment_prob"),
+     ("augment_trace_dropout = 2.0\n", "augment_trace_dropout")],
 )
 def test_bad_config_names_the_key(tmp_path, text, needle):
     f = tmp_path / "bad.toml"

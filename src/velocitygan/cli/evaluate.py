@@ -57,9 +57,9 @@ def _perturbation_options(f):
 
 def _raw_transform(noise_snr, missing_traces, missing_shots, time_shift, perturb_seed):
     """``(raw_transform or None, metrics.json extras)`` from the perturbation options."""
-    from ..perturb import make_raw_transform
+    from ..perturb import RawPerturbation
 
-    pert = make_raw_transform(noise_snr, missing_traces, missing_shots, time_shift, perturb_seed)
+    pert = RawPerturbation(noise_snr, missing_traces, missing_shots, time_shift, perturb_seed)
     if pert.is_identity:
         return None, {}
     return pert, {"perturbation": pert.to_dict(), "perturbation_label": pert.label}

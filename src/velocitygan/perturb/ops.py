@@ -1,4 +1,4 @@
-"""Perturbations of raw seismic arrays (numpy or torch): noise, dead traces and shots, shift, flip.
+"""Perturbations of raw seismic numpy arrays: noise, dead traces and shots, shift, flip.
 
 Seismic arrays hold raw amplitudes with the last three axes ``(shot, time sample, receiver)``:
 one sample ``(5, 1000, 70)`` or a batch ``(N, 5, 1000, 70)``; random choices are drawn
@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
 
@@ -26,50 +25,19 @@ __all__ = [
     "measure_snr_db",
 ]
 
-Array = np.ndarray | torch.Tensor
-Rng = np.random.Generator | torch.Generator | int | None
+# A numpy Generator, an integer seed, or None for fresh entropy.
+Rng = np.random.Generator | int | None
 
 # Source columns of the OpenFWI acquisition: round(linspace(0, 69, 5)).
 OPENFWI_SRC_X: tuple[int, ...] = (0, 17, 34, 52, 69)
 
 
-# ---------------------------------------------------------------------------------------------
-# small helpers
-
-
-def _check_seismic(x: Array) -> None:
+def _check_seismic(x: np.ndarray) -> None:
     if x.ndim not in (3, 4):
         raise ConfigError(
             f"seismic array has shape {tuple(x.shape)}; expected (shots, time, receivers) "
             "or (N, shots, time, receivers)"
         )
-
-
-def _copy(x: Array) -> Array:
-    return x.clone() if isinstance(x, torch.Tensor) else np.array(x, copy=True)
-
-
-def _numpy_rng(rng: Rng) -> np.random.Generator:
-    """A numpy Generator from a Generator, a seed, a torch Generator or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, torch.Generator):
-        seed = int(torch.randint(0, 2**62, (1,), generator=rng, device=rng.device).item())
-        return np.random.default_rng(seed)
-    return np.random.default_rng(rng)
-
-
-def _standard_normal(x: Array, rng: Rng) -> Array:
-    """N(0, 1) noise with the shape, type, dtype and device of ``x``."""
-    if isinstance(rng, torch.Generator):
-        noise = torch.randn(tuple(x.shape), generator=rng, device=rng.device)
-        if isinstance(x, torch.Tensor):
-            return noise.to(device=x.device, dtype=x.dtype)
-        return noise.cpu().numpy().astype(x.dtype, copy=False)
-    noise = _numpy_rng(rng).standard_normal(tuple(x.shape), dtype=np.float32)
-    if isinstance(x, torch.Tensor):
-        return torch.from_numpy(noise).to(device=x.device, dtype=x.dtype)
-    return noise.astype(x.dtype, copy=False)
 
 
 def _power_axes(per: str) -> tuple[int, ...]:
@@ -80,17 +48,12 @@ def _power_axes(per: str) -> tuple[int, ...]:
     raise ConfigError(f"SNR reference {per!r} unknown; use 'shot' or 'sample'")
 
 
-def _mean_power(x: Array, axes: tuple[int, ...]) -> Array:
-    if isinstance(x, torch.Tensor):
-        return x.double().square().mean(dim=axes, keepdim=True)
+def _mean_power(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return np.square(x, dtype=np.float64).mean(axis=axes, keepdims=True)
 
 
-# ---------------------------------------------------------------------------------------------
-# perturbations
-
-
-def add_noise_snr(x: Array, snr_db: float, rng: Rng = None, *, per: str = "shot") -> Array:
+def add_noise_snr(x: np.ndarray, snr_db: float, rng: Rng = None, *, per: str = "shot"
+                  ) -> np.ndarray:
     """Add white Gaussian noise at a signal-to-noise ratio of ``snr_db`` decibels.
 
     SNR is ``10 log10(P_signal / P_noise)`` with ``P`` the mean squared amplitude per sample
@@ -99,9 +62,9 @@ def add_noise_snr(x: Array, snr_db: float, rng: Rng = None, *, per: str = "shot"
     for the 5 shots of a sample. An all-zero gather stays zero.
 
     Args:
-        x: raw seismic ``(5, nt, nr)`` or ``(N, 5, nt, nr)``, numpy or torch.
+        x: raw seismic ``(5, nt, nr)`` or ``(N, 5, nt, nr)``.
         snr_db: requested SNR in dB (finite; ``inf`` returns a copy).
-        rng: numpy Generator, torch Generator, integer seed, or None for fresh entropy.
+        rng: numpy Generator, integer seed, or None for fresh entropy.
         per: ``"shot"`` or ``"sample"``: the unit over which signal power is measured.
 
     Returns:
@@ -112,23 +75,19 @@ def add_noise_snr(x: Array, snr_db: float, rng: Rng = None, *, per: str = "shot"
     if math.isnan(snr_db):
         raise ConfigError("noise SNR is NaN; give a number of decibels, e.g. --noise-snr 10")
     if math.isinf(snr_db) and snr_db > 0:
-        return _copy(x)
+        return x.copy()
     if math.isinf(snr_db):
         raise ConfigError("noise SNR of -inf dB means infinite noise; give a finite value")
-    power = _mean_power(x, _power_axes(per))
-    sigma = (power / 10.0 ** (snr_db / 10.0)) ** 0.5
-    sigma = sigma.to(x.dtype) if isinstance(x, torch.Tensor) else sigma.astype(x.dtype)
-    return x + sigma * _standard_normal(x, rng)
+    sigma = (_mean_power(x, _power_axes(per)) / 10.0 ** (snr_db / 10.0)) ** 0.5
+    noise = np.random.default_rng(rng).standard_normal(x.shape, dtype=np.float32)
+    return x + sigma.astype(x.dtype) * noise.astype(x.dtype, copy=False)
 
 
-def measure_snr_db(clean: Array, noisy: Array, *, per: str = "shot") -> np.ndarray:
+def measure_snr_db(clean: np.ndarray, noisy: np.ndarray, *, per: str = "shot") -> np.ndarray:
     """Measured SNR in dB of ``noisy`` against ``clean``, one value per shot (or per sample)."""
     axes = _power_axes(per)
-    p_sig = _mean_power(clean, axes)
-    p_noise = _mean_power(noisy - clean, axes)
-    ratio = p_sig / p_noise
-    ratio = ratio.cpu().numpy() if isinstance(ratio, torch.Tensor) else ratio
-    return 10.0 * np.log10(np.asarray(ratio)).reshape(-1)
+    ratio = _mean_power(clean, axes) / _mean_power(noisy - clean, axes)
+    return 10.0 * np.log10(ratio).reshape(-1)
 
 
 def _count(fraction: float, total: int) -> int:
@@ -138,8 +97,8 @@ def _count(fraction: float, total: int) -> int:
     return int(round(fraction * total))
 
 
-def drop_traces(x: Array, fraction: float, rng: Rng = None, *, same_for_all_shots: bool = True
-                ) -> Array:
+def drop_traces(x: np.ndarray, fraction: float, rng: Rng = None, *,
+                same_for_all_shots: bool = True) -> np.ndarray:
     """Zero ``round(fraction * n_receivers)`` receivers, chosen at random.
 
     With ``same_for_all_shots=True`` (default) the same receivers are dead in every shot of a
@@ -148,7 +107,7 @@ def drop_traces(x: Array, fraction: float, rng: Rng = None, *, same_for_all_shot
     Args:
         x: raw seismic ``(5, nt, nr)`` or ``(N, 5, nt, nr)``.
         fraction: fraction of receivers to zero, in [0, 1].
-        rng: numpy Generator, torch Generator, integer seed, or None.
+        rng: numpy Generator, integer seed, or None.
         same_for_all_shots: one set of dead receivers per sample (True) or per shot (False).
 
     Returns:
@@ -157,29 +116,24 @@ def drop_traces(x: Array, fraction: float, rng: Rng = None, *, same_for_all_shot
     _check_seismic(x)
     n_rec = int(x.shape[-1])
     k = _count(fraction, n_rec)
-    out = _copy(x)
+    out = x.copy()
     if k == 0:
         return out
-    gen = _numpy_rng(rng)
-    view = out.reshape(-1, *out.shape[-3:])  # a view: writes land in ``out``
-    for sample in view:
-        rows = [slice(None)] if same_for_all_shots else range(int(sample.shape[0]))
+    gen = np.random.default_rng(rng)
+    for sample in out.reshape(-1, *out.shape[-3:]):  # views: writes land in ``out``
+        rows = [slice(None)] if same_for_all_shots else range(sample.shape[0])
         for shot in rows:
-            idx = np.sort(gen.choice(n_rec, size=k, replace=False))
-            if isinstance(sample, torch.Tensor):
-                sample[shot, :, torch.as_tensor(idx, device=sample.device)] = 0
-            else:
-                sample[shot, :, idx] = 0
+            sample[shot, :, np.sort(gen.choice(n_rec, size=k, replace=False))] = 0
     return out
 
 
-def drop_shots(x: Array, n: int, rng: Rng = None) -> Array:
+def drop_shots(x: np.ndarray, n: int, rng: Rng = None) -> np.ndarray:
     """Zero ``n`` whole shot gathers of each sample, chosen at random.
 
     Args:
         x: raw seismic ``(5, nt, nr)`` or ``(N, 5, nt, nr)``.
         n: number of shots to zero, 0 <= n <= number of shots.
-        rng: numpy Generator, torch Generator, integer seed, or None.
+        rng: numpy Generator, integer seed, or None.
 
     Returns:
         A new array like ``x``.
@@ -188,18 +142,16 @@ def drop_shots(x: Array, n: int, rng: Rng = None) -> Array:
     n_shots = int(x.shape[-3])
     if int(n) != n or not 0 <= n <= n_shots:
         raise ConfigError(f"missing shots {n} must be an integer in [0, {n_shots}]")
-    out = _copy(x)
+    out = x.copy()
     if n == 0:
         return out
-    gen = _numpy_rng(rng)
-    view = out.reshape(-1, *out.shape[-3:])
-    for sample in view:
-        for shot in gen.choice(n_shots, size=int(n), replace=False):
-            sample[int(shot)] = 0
+    gen = np.random.default_rng(rng)
+    for sample in out.reshape(-1, *out.shape[-3:]):
+        sample[gen.choice(n_shots, size=int(n), replace=False)] = 0
     return out
 
 
-def time_shift(x: Array, samples: int) -> Array:
+def time_shift(x: np.ndarray, samples: int) -> np.ndarray:
     """Shift every trace in time by ``samples`` time samples, filling with zeros.
 
     Positive ``samples`` makes events arrive later (a 1 ms sample: +5 = 5 ms later); negative
@@ -217,13 +169,8 @@ def time_shift(x: Array, samples: int) -> Array:
     if int(samples) != samples or abs(int(samples)) >= nt:
         raise ConfigError(f"time shift {samples} must be an integer with |shift| < {nt} samples")
     s = int(samples)
-    out = torch.zeros_like(x) if isinstance(x, torch.Tensor) else np.zeros_like(x)
-    if s > 0:
-        out[..., s:, :] = x[..., : nt - s, :]
-    elif s < 0:
-        out[..., : nt + s, :] = x[..., -s:, :]
-    else:
-        out[...] = x
+    out = np.zeros_like(x)
+    out[..., max(s, 0): nt + min(s, 0), :] = x[..., max(-s, 0): nt - max(s, 0), :]
     return out
 
 
@@ -236,17 +183,8 @@ def flipped_source_columns(src_x: Sequence[int] = OPENFWI_SRC_X, nx: int = 70) -
     return tuple(nx - 1 - int(s) for s in reversed(tuple(src_x)))
 
 
-def _shift_receivers(gather: Array, cells: int) -> Array:
-    """``out[..., r] = gather[..., clip(r - cells)]``: move a gather by whole receivers."""
-    n_rec = int(gather.shape[-1])
-    idx = np.clip(np.arange(n_rec) - cells, 0, n_rec - 1)
-    if isinstance(gather, torch.Tensor):
-        return gather[..., torch.as_tensor(idx, device=gather.device)]
-    return gather[..., idx]
-
-
-def flip_lr(x: Array, y: Array | None = None, *, recentre: bool = False,
-            src_x: Sequence[int] = OPENFWI_SRC_X) -> tuple[Array, Array | None]:
+def flip_lr(x: np.ndarray, y: np.ndarray | None = None, *, recentre: bool = False,
+            src_x: Sequence[int] = OPENFWI_SRC_X) -> tuple[np.ndarray, np.ndarray | None]:
     """Mirror a sample left-right: reverse receivers and shot order, flip the map's x-axis.
 
     A mirrored model, shot from mirrored source positions, records the mirrored data, so
@@ -270,20 +208,16 @@ def flip_lr(x: Array, y: Array | None = None, *, recentre: bool = False,
         ``(x_flipped, y_flipped)`` (``y_flipped`` is None when ``y`` is None).
     """
     _check_seismic(x)
-    if isinstance(x, torch.Tensor):
-        xf = torch.flip(x, dims=(-3, -1))
-    else:
-        xf = np.ascontiguousarray(x[..., ::-1, :, ::-1])
+    xf = np.ascontiguousarray(x[..., ::-1, :, ::-1])
     if recentre:
         src = tuple(src_x)
+        n_rec = int(x.shape[-1])
         if len(src) != int(x.shape[-3]):
             raise ConfigError(f"{len(src)} source columns given for {int(x.shape[-3])} shots")
-        mirrored = flipped_source_columns(src, int(x.shape[-1]))
+        mirrored = flipped_source_columns(src, n_rec)
         for k, (want, got) in enumerate(zip(src, mirrored, strict=True)):
-            if want != got:
-                xf[..., k, :, :] = _shift_receivers(xf[..., k, :, :], want - got)
-    yf = None
-    if y is not None:
-        yf = torch.flip(y, dims=(-1,)) if isinstance(y, torch.Tensor) else np.ascontiguousarray(
-            y[..., ::-1])
+            if want != got:  # out[..., r] = in[..., clip(r - offset)]
+                idx = np.clip(np.arange(n_rec) - (want - got), 0, n_rec - 1)
+                xf[..., k, :, :] = xf[..., k, :, :][..., idx]
+    yf = None if y is None else np.ascontiguousarray(y[..., ::-1])
     return xf, yf

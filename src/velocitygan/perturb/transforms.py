@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +13,9 @@ import torch
 from ..data.registry import DatasetSpec
 from ..data.transforms import denormalize_seismic, normalize_seismic
 from ..errors import ConfigError
-from .ops import Array, _copy, _count, add_noise_snr, drop_shots, drop_traces, flip_lr, time_shift
+from .ops import _count, add_noise_snr, drop_shots, drop_traces, flip_lr, time_shift
 
-__all__ = ["RawPerturbation", "make_raw_transform", "TrainAugmentation", "build_train_transform"]
+__all__ = ["RawPerturbation", "TrainAugmentation"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,7 +101,7 @@ class RawPerturbation:
                 "missing_shots": int(self.missing_shots),
                 "time_shift_samples": int(self.time_shift_samples), "seed": int(self.seed)}
 
-    def __call__(self, x_raw: Array, index: int) -> Array:
+    def __call__(self, x_raw: np.ndarray, index: int) -> np.ndarray:
         """Perturb raw sample ``x_raw`` (``(5, nt, nr)``) whose dataset index is ``index``."""
         out = time_shift(x_raw, self.time_shift_samples) if self.time_shift_samples else x_raw
         if self.noise_snr_db is not None:
@@ -112,26 +111,7 @@ class RawPerturbation:
         if self.missing_trace_fraction:
             out = drop_traces(out, self.missing_trace_fraction,
                               _stream(self.seed, index, _TRACES))
-        return _copy(out) if out is x_raw else out
-
-
-def make_raw_transform(noise_snr_db: float | None = None, missing_trace_fraction: float = 0.0,
-                       missing_shots: int = 0, time_shift_samples: int = 0, seed: int = 0
-                       ) -> RawPerturbation:
-    """Build a seeded ``(x_raw, index) -> x_raw`` for ``OpenFWIDataset(raw_transform=...)``.
-
-    Args:
-        noise_snr_db: additive Gaussian noise at this SNR in dB per shot gather (None: none).
-        missing_trace_fraction: fraction of receivers zeroed in every shot, in [0, 1].
-        missing_shots: number of whole shots zeroed per sample.
-        time_shift_samples: time shift in samples (positive = later), zero fill.
-        seed: base seed; sample ``i`` draws from ``(seed, i)``.
-
-    Returns:
-        A :class:`RawPerturbation` (callable, picklable, with ``.label`` and ``.to_dict()``).
-    """
-    return RawPerturbation(noise_snr_db, missing_trace_fraction, missing_shots,
-                           time_shift_samples, seed)
+        return out.copy() if out is x_raw else out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,7 +140,7 @@ class TrainAugmentation:
 
     Attributes:
         spec: normalisation bounds of the training dataset.
-        noise_snr_db: ``(low, high)`` dB: SNR drawn uniformly per noisy sample; None: no noise.
+        noise_snr_db: SNR in dB of the noise a noisy sample gets; None: no noise.
         trace_dropout: fraction of receivers zeroed in a sample that gets dropout (0: off).
         flip: mirror half of the samples left-right (:func:`flip_lr`).
         prob: probability that a sample gets noise, and (independently) trace dropout.
@@ -173,7 +153,7 @@ class TrainAugmentation:
     """
 
     spec: DatasetSpec
-    noise_snr_db: tuple[float, float] | None = None
+    noise_snr_db: float | None = None
     trace_dropout: float = 0.0
     flip: bool = False
     prob: float = 0.5
@@ -186,80 +166,21 @@ class TrainAugmentation:
         self.epoch = int(epoch)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple:
-        """Augment one normalised pair ``x (5, nt, nr)``, ``y (1, nz, nx)``."""
+        """Augment one normalised CPU pair ``x (5, nt, nr)``, ``y (1, nz, nx)``."""
         key = _content_key(y if y is not None else x)
         noise_rng = _stream(self.seed, key, _NOISE, self.epoch)
         trace_rng = _stream(self.seed, key, _TRACES, self.epoch)
-        snr = None
-        if self.noise_snr_db is not None and noise_rng.random() < self.prob:
-            snr = noise_rng.uniform(*self.noise_snr_db)
+        noise = self.noise_snr_db is not None and noise_rng.random() < self.prob
         drop = self.trace_dropout > 0 and trace_rng.random() < self.prob
-        if snr is not None or drop:
-            raw = denormalize_seismic(x, self.spec)
-            if snr is not None:
-                raw = add_noise_snr(raw, snr, noise_rng)
+        if noise or drop:
+            raw = denormalize_seismic(x.numpy(), self.spec)
+            if noise:
+                raw = add_noise_snr(raw, self.noise_snr_db, noise_rng)
             if drop:
                 raw = drop_traces(raw, self.trace_dropout, trace_rng)
-            x = normalize_seismic(raw, self.spec).to(torch.float32)
+            x = torch.from_numpy(normalize_seismic(raw, self.spec).astype(np.float32))
         if self.flip and _stream(self.seed, key, _FLIP, self.epoch).random() < 0.5:
-            x, y = flip_lr(x, y, recentre=self.flip_recentre)
+            xf, yf = flip_lr(x.numpy(), None if y is None else y.numpy(),
+                             recentre=self.flip_recentre)
+            x, y = torch.from_numpy(xf), None if yf is None else torch.from_numpy(yf)
         return x, y
-
-
-def _get(config: Any, key: str, default: Any) -> Any:
-    if isinstance(config, Mapping):
-        value = config.get(key, default)
-    else:
-        value = getattr(config, key, default)
-    return default if value is None else value
-
-
-def _snr_range(value: Any) -> tuple[float, float] | None:
-    if value is None or value is False:
-        return None
-    if isinstance(value, int | float):
-        return float(value), float(value)
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"augment_noise_snr_db = {value!r}: give a number of dB or a [low, high] pair"
-        ) from None
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise ConfigError(f"augment_noise_snr_db = {value!r}: need finite low <= high (dB)")
-    return lo, hi
-
-
-def build_train_transform(config: Any, *, spec: DatasetSpec | None = None
-                          ) -> TrainAugmentation | None:
-    """Training-time augmentation from a training config; None when all of it is off (default).
-
-    Keys read (a mapping or an object with attributes; missing keys take the default):
-    ``augment_noise_snr_db`` (None, dB or ``[low, high]`` dB), ``augment_trace_dropout``
-    (0, fraction of receivers), ``augment_flip`` (False), ``augment_prob`` (0.5, chance of noise
-    and of dropout per sample), ``augment_flip_recentre`` (True), ``seed`` (0).
-
-    Args:
-        config: the training configuration.
-        spec: normalisation bounds of the training data (needed for noise and dropout).
-
-    Returns:
-        A :class:`TrainAugmentation` for ``OpenFWIDataset(transform=...)``, or None.
-    """
-    snr = _snr_range(_get(config, "augment_noise_snr_db", None))
-    dropout = float(_get(config, "augment_trace_dropout", 0.0))
-    _count(dropout, 1)
-    flip = bool(_get(config, "augment_flip", False))
-    prob = float(_get(config, "augment_prob", 0.5))
-    if not 0.0 <= prob <= 1.0:
-        raise ConfigError(f"augment_prob = {prob} must lie in [0, 1]")
-    if snr is None and dropout == 0 and not flip:
-        return None
-    if spec is None and (snr is not None or dropout > 0):
-        raise ConfigError("noise/trace-dropout augmentation needs the dataset's spec (bounds)")
-    seed = int(_get(config, "seed", 0)) % 2**63  # SeedSequence wants a non-negative seed
-    return TrainAugmentation(
-        spec=spec if spec is not None else DatasetSpec("unused", -1.0, 1.0),
-        noise_snr_db=snr, trace_dropout=dropout, flip=flip, prob=prob,
-        flip_recentre=bool(_get(config, "augment_flip_recentre", True)), seed=seed,
-    )

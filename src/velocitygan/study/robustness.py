@@ -3,7 +3,7 @@
 For every checkpoint and every condition (clean, noise at each SNR, each fraction of missing
 traces, each number of missing shots, each time shift) the evaluation of
 :func:`velocitygan.evaluate.evaluate_checkpoint` runs with the matching seeded
-``raw_transform`` (:func:`velocitygan.perturb.make_raw_transform`): the same samples get the same
+``raw_transform`` (:class:`velocitygan.perturb.RawPerturbation`): the same samples get the same
 perturbation for every model, so the models are compared on identical inputs.
 
 Writes ``DIR/robustness.csv``, ``DIR/robustness.md`` and each evaluation's own
@@ -22,7 +22,7 @@ from typing import Any
 from ..data import DatasetSpec
 from ..errors import ConfigError
 from ..io import read_json, stamp, write_csv, write_text
-from ..perturb import RawPerturbation, make_raw_transform
+from ..perturb import RawPerturbation
 from .tables import markdown_table
 
 __all__ = ["Condition", "robustness_conditions", "run_robustness", "CSV_COLUMNS"]
@@ -64,7 +64,7 @@ def robustness_conditions(*, snr_db: Sequence[float] = (), missing_traces: Seque
         time_shifts: time shifts in samples (1 ms each for OpenFWI data), positive = later.
         seed: perturbation seed (sample ``i`` draws from ``(seed, i)``).
     """
-    out = [Condition("clean", None, make_raw_transform(seed=seed))]
+    out = [Condition("clean", None, RawPerturbation(seed=seed))]
     for kind, values, key in (
         ("noise_snr_db", snr_db, "noise_snr_db"),
         ("missing_traces", missing_traces, "missing_trace_fraction"),
@@ -72,7 +72,7 @@ def robustness_conditions(*, snr_db: Sequence[float] = (), missing_traces: Seque
         ("time_shift", time_shifts, "time_shift_samples"),
     ):
         for v in values:
-            cond = Condition(kind, v, make_raw_transform(seed=seed, **{key: v}))
+            cond = Condition(kind, v, RawPerturbation(seed=seed, **{key: v}))
             if cond.perturbation.is_identity:
                 raise ConfigError(f"{kind} {v:g} leaves the data unchanged (the clean condition "
                                   "is always included); drop it")

@@ -260,6 +260,9 @@ def _validate(cfg: TrainConfig) -> None:
                           "a cache); set workers = 0 or cache_normalized = false")
     if not 0.0 <= cfg.augment_prob <= 1.0:
         raise ConfigError(f"augment_prob = {cfg.augment_prob} must be in [0, 1]")
+    if not -math.inf < cfg.augment_noise_snr_db <= math.inf:  # also refuses NaN
+        raise ConfigError(f"augment_noise_snr_db = {cfg.augment_noise_snr_db} must be a number "
+                          "of dB (inf = off)")
     if not 0.0 <= cfg.augment_trace_dropout < 1.0:
         raise ConfigError(f"augment_trace_dropout = {cfg.augment_trace_dropout} must be in [0, 1)")
 

@@ -78,12 +78,14 @@ def _limit(ds: Dataset, n: int) -> Dataset:
 
 
 def _augmentation(cfg: TrainConfig, spec: DatasetSpec):
-    from ..perturb import build_train_transform
+    """The training augmentation of the ``augment_*`` keys; None when all of it is off."""
+    from ..perturb import TrainAugmentation
 
-    settings = cfg.to_dict()
-    if math.isinf(cfg.augment_noise_snr_db):  # our "off" value; perturb's is None
-        settings["augment_noise_snr_db"] = None
-    return build_train_transform(settings, spec=spec)
+    snr = None if math.isinf(cfg.augment_noise_snr_db) else cfg.augment_noise_snr_db
+    if snr is None and cfg.augment_trace_dropout == 0 and not cfg.augment_flip:
+        return None
+    return TrainAugmentation(spec, snr, cfg.augment_trace_dropout, cfg.augment_flip,
+                             cfg.augment_prob, seed=cfg.seed % 2**63)  # seeds are >= 0
 
 
 def build_datasets(cfg: TrainConfig, spec: DatasetSpec) -> tuple[Dataset, Dataset, object]:
