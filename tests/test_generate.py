@@ -14,7 +14,7 @@ from velocitygan.cli import main
 from velocitygan.data import OpenFWIDataset, get_dataset, read_split
 from velocitygan.errors import ConfigError
 from velocitygan.physics import forward_model
-from velocitygan.synth import make_velocity_maps, split_shards
+from velocitygan.synth import make_velocity_maps, shard_layout
 
 GEN = ["generate", "--family", "curvefault-b", "--samples", "5", "--shard-size", "2",
        "--seed", "7", "-q"]
@@ -34,7 +34,7 @@ def made(tmp_path_factory) -> Path:
 
 def test_layout_card_and_dataset(made: Path):
     shapes = [np.load(made / "data" / f"data{k}.npy", mmap_mode="r").shape for k in range(3)]
-    assert shapes == [(2, 5, 1000, 70), (2, 5, 1000, 70), (1, 5, 1000, 70)]
+    assert shapes == [(2, 5, 1000, 70), (1, 5, 1000, 70), (2, 5, 1000, 70)]  # 3 train, 2 val
     labels = np.concatenate([np.load(made / "model" / f"model{k}.npy") for k in range(3)])
     np.testing.assert_array_equal(labels[:, 0], make_velocity_maps("curvefault-b", 5, seed=7))
     assert (made / "train.txt").read_text().splitlines() == [
@@ -43,7 +43,9 @@ def test_layout_card_and_dataset(made: Path):
     card = json.loads((made / "dataset.json").read_text())
     assert card["family"] == "curvefault-b" and card["seed"] == 7
     assert card["backend"] == "torch"  # auto: OpenFWI's recipe on every device
-    assert card["samples"] == {"total": 5, "train": 4, "val": 1}
+    assert card["samples"] == {"total": 5, "train": 3, "val": 2}  # round(0.4 x 5) = 2
+    assert [s["split"] for s in card["shards"]] == ["train", "train", "val"]
+    assert card["shard_size"] == 2
     assert card["acquisition"]["src_x"] == [0, 17, 34, 52, 69]
     spec = get_dataset(str(made / "dataset.json"))
     data = np.concatenate([np.load(made / "data" / f"data{k}.npy") for k in range(3)])
@@ -54,7 +56,7 @@ def test_layout_card_and_dataset(made: Path):
     x, y = ds[0]
     assert x.shape == (5, 1000, 70) and y.shape == (1, 70, 70)
     # the data are the forward operator's output for these maps
-    np.testing.assert_allclose(ds.raw(0)[0], forward_model(labels[4]).numpy()[0], atol=1e-4)
+    np.testing.assert_allclose(ds.raw(0)[0], forward_model(labels[3]).numpy()[0], atol=1e-4)
 
 
 def test_byte_identical_with_two_workers(made: Path, tmp_path: Path):
@@ -87,11 +89,77 @@ def test_different_plan_needs_overwrite(made: Path, capsys):
 
 
 def test_split_rule():
-    assert split_shards(1, 0.1) == ["train"]
-    assert split_shards(2, 0.1) == ["train", "val"]
-    assert split_shards(10, 0.25) == ["train"] * 8 + ["val"] * 2
-    assert split_shards(3, 0.9) == ["train", "val", "val"]
-    assert split_shards(5, 0.0) == ["train"] * 5
+    # the shards follow the split: the last round(F x samples) samples, in shards of their own
+    assert shard_layout(24, 500, 0.34) == [(0, 16, "train"), (16, 24, "val")]
+    assert shard_layout(5, 2, 0.4) == [(0, 2, "train"), (2, 3, "train"), (3, 5, "val")]
+    assert shard_layout(10, 3, 0.25) == [(0, 3, "train"), (3, 6, "train"), (6, 7, "train"),
+                                         (7, 10, "val")]  # 2.5 rounds half up
+    assert shard_layout(5, 2, 0.0) == [(0, 2, "train"), (2, 4, "train"), (4, 5, "train")]
+    assert shard_layout(1000, 100, 0.1)[-2:] == [(800, 900, "train"), (900, 1000, "val")]
+    # no fraction given: 10 %, none where that rounds to no sample
+    assert shard_layout(20, 500) == [(0, 18, "train"), (18, 20, "val")]
+    assert shard_layout(4, 500) == [(0, 4, "train")]
+    for n in range(1, 31):
+        for size in (1, 2, 3, 7, 500):
+            for fraction in (0.05, 0.1, 0.34, 0.5, 0.9):
+                try:
+                    layout = shard_layout(n, size, fraction)
+                except ConfigError:
+                    assert int(fraction * n + 0.5) in (0, n)  # impossible requests only
+                    continue
+                assert [a for a, _, _ in layout[1:]] == [b for _, b, _ in layout[:-1]]
+                assert layout[0][0] == 0 and layout[-1][1] == n
+                assert all(0 < b - a <= size for a, b, _ in layout)
+                val = sum(b - a for a, b, split in layout if split == "val")
+                assert 0 < val < n and abs(val - fraction * n) <= 0.5 + 1e-9
+                splits = [split for _, _, split in layout]
+                assert splits == sorted(splits, key=["train", "val"].index)
+
+
+@pytest.mark.parametrize("n, fraction, message", [
+    (4, 0.1, "val fraction 0.1 of 4 samples rounds to no validation sample; use at least 0.125"),
+    (2, 0.9, "val fraction 0.9 of 2 samples leaves no training sample; use less than 0.75"),
+    (5, 1.0, r"val fraction must be in \[0, 1\), got 1.0"),
+    (5, -0.1, r"val fraction must be in \[0, 1\), got -0.1"),
+])
+def test_impossible_split_is_one_line_before_simulating(tmp_path: Path, capsys, n, fraction,
+                                                        message):
+    with pytest.raises(ConfigError, match=message):
+        shard_layout(n, 500, fraction)
+    out = tmp_path / "g"
+    args = ["generate", "--family", "flatvel-a", "--samples", str(n), "--val-fraction",
+            str(fraction), "--workers", "1", "--device", "cpu", "--out", str(out), "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: val fraction") and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_val_fraction_splits_within_the_default_shard_and_resumes(tmp_path: Path, capsys):
+    out = tmp_path / "g"
+    args = ["generate", "--family", "flatvel-a", "--samples", "6", "--val-fraction", "0.34",
+            "--workers", "1", "--device", "cpu", "--out", str(out), "-q"]
+    assert main(args) == 0  # default shard size 500: the split cuts the one shard in two
+    assert "(4 training, 2 validation samples)" in capsys.readouterr().out
+    assert (out / "train.txt").read_text() == "data/data0.npy\tmodel/model0.npy\n"
+    assert (out / "val.txt").read_text() == "data/data1.npy\tmodel/model1.npy\n"
+    labels = [np.load(out / "model" / f"model{k}.npy")[:, 0] for k in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate(labels), make_velocity_maps("flatvel-a", 6))
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["samples"] == {"total": 6, "train": 4, "val": 2}
+    assert card["splits"] == {"train": "train.txt", "val": "val.txt"}
+    # interrupted before the validation shard: the rerun keeps the training shard
+    before = _files(out)
+    kept = (out / "data" / "data0.npy").stat().st_mtime_ns
+    (out / "data" / "data1.npy").unlink()
+    (out / "dataset.json").unlink()
+    assert main(args) == 0
+    assert (out / "data" / "data0.npy").stat().st_mtime_ns == kept
+    assert _files(out) == before
+    # another split is another shard layout: refused unless --overwrite
+    args[args.index("0.34")] = "0.5"
+    assert main(args) == 2
+    assert "differs in val_samples" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("shape", [(70, 70), (2, 70, 70), (2, 1, 70, 70)])

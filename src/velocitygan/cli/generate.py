@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -44,8 +45,10 @@ def _parse_shape(text: str | None) -> tuple[int, int] | None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
 @click.option("--shard-size", type=int, default=500, show_default=True,
               help="Samples per data{k}.npy file.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
-              help="Fraction of whole shards in val.txt (>= 1 shard when > 0 and >= 2 shards).")
+@click.option("--val-fraction", type=float, default=None,
+              help="Fraction of the samples in val.txt: the last round(F x samples), in shards "
+                   "of their own (train.txt and val.txt list different files); an error where "
+                   "it rounds to none or to all [default: 0.1; none below 5 samples].")
 @click.option("--workers", type=int, default=None,
               help="CPU worker processes [default: one per core; in-process on CUDA].")
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
@@ -103,7 +106,9 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
         card = generate_from_model(out, from_model, dx_m=dx_m, shape=_parse_shape(shape),
                                    axis_order=axis_order, stride_cells=stride_cells,
                                    max_samples=samples, **writer)
-    click.echo(f"dataset card: {card}")
+    samples = json.loads(Path(card).read_text())["samples"]
+    click.echo(f"dataset card: {card} ({samples['train']} training, {samples['val']} "
+               "validation samples)")
 
 
 @click.command("simulate")

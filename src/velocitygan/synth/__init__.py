@@ -9,7 +9,7 @@ from .families import (
     get_family,
     make_velocity_maps,
 )
-from .generate import FamilySource, MapSource, generate_dataset, split_shards, write_dataset
+from .generate import FamilySource, MapSource, generate_dataset, shard_layout, write_dataset
 
 __all__ = [
     "FAMILIES",
@@ -22,6 +22,6 @@ __all__ = [
     "generate_dataset",
     "get_family",
     "make_velocity_maps",
-    "split_shards",
+    "shard_layout",
     "write_dataset",
 ]

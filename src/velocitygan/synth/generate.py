@@ -6,11 +6,16 @@ Layout under ``DIR``::
     model/model{k}.npy  (N_k, 1, 70, 70) float32 velocity in m/s
     train.txt, val.txt  OpenFWI split files (DATA<TAB>LABEL, paths relative to DIR)
     dataset.json        card read by ``velocitygan.data.get_dataset("DIR/dataset.json")``
-    .plan.json          what is being generated (source, seed, samples, shard size, backend)
+    .plan.json          what is being generated (source, seed, samples, shard size, validation
+                        samples, backend)
 
-Validation split rule: whole shards go to validation, the last ``round(val_fraction * shards)``
-of them, at least one when ``val_fraction > 0`` and there are two or more shards, never all of
-them. With a single shard everything is training data and no ``val.txt`` is written.
+Validation split rule: the last ``round(val_fraction * samples)`` samples (rounded half up) form
+the validation split. The split files list file pairs, not samples, so the shards follow the
+split: the training samples are cut into shards of ``shard_size`` from the first sample, the
+validation samples likewise from the first validation sample (the last training shard may be
+smaller), and ``train.txt`` and ``val.txt`` never share a file. A positive fraction that rounds
+to no validation sample, or to all samples, is an error; without a fraction the split is 10 %
+of the samples, or none where that rounds to no sample (fewer than 5).
 
 Resuming: the plan is written first. A rerun with the same plan keeps every shard whose two files
 exist with the planned shapes and whose labels equal the planned maps, and simulates only the
@@ -47,9 +52,10 @@ from .families import (
 )
 from .simulate import SimConfig, cpu_count, pool_context, resolve_sim_config, simulate_chunks
 
-__all__ = ["FamilySource", "MapSource", "generate_dataset", "split_shards", "write_dataset"]
+__all__ = ["FamilySource", "MapSource", "generate_dataset", "shard_layout", "write_dataset"]
 
 PLAN_FORMAT = "velocitygan-generate-plan/1"
+DEFAULT_VAL_FRACTION = 0.1
 
 
 class MapSource(Protocol):
@@ -86,16 +92,37 @@ class FamilySource:
                                   params=self.params)
 
 
-def split_shards(n_shards: int, val_fraction: float) -> list[str]:
-    """``"train"``/``"val"`` per shard following the rule in the module docstring."""
-    if n_shards < 2 or val_fraction <= 0:
-        return ["train"] * n_shards
-    n_val = min(n_shards - 1, max(1, round(val_fraction * n_shards)))
-    return ["train"] * (n_shards - n_val) + ["val"] * n_val
+def _val_samples(n_samples: int, val_fraction: float | None) -> int:
+    """Samples of the validation split (rule in the module docstring)."""
+    if val_fraction is None:
+        n_val = math.floor(DEFAULT_VAL_FRACTION * n_samples + 0.5)
+        return n_val if n_val < n_samples else 0
+    if not 0 <= val_fraction < 1:
+        raise ConfigError(f"val fraction must be in [0, 1), got {val_fraction}")
+    n_val = math.floor(val_fraction * n_samples + 0.5)
+    if val_fraction > 0 and n_val == 0:
+        raise ConfigError(f"val fraction {val_fraction:g} of {n_samples} samples rounds to no "
+                          f"validation sample; use at least {0.5 / n_samples:.3g}, or 0 for none")
+    if n_val >= n_samples:
+        raise ConfigError(f"val fraction {val_fraction:g} of {n_samples} samples leaves no "
+                          f"training sample; use less than {(n_samples - 0.5) / n_samples:.3g}")
+    return n_val
 
 
-def _shard_ranges(n_samples: int, shard_size: int) -> list[tuple[int, int]]:
-    return [(a, min(a + shard_size, n_samples)) for a in range(0, n_samples, shard_size)]
+def shard_layout(
+    n_samples: int, shard_size: int, val_fraction: float | None = None
+) -> list[tuple[int, int, str]]:
+    """``(first sample, stop, "train" or "val")`` of each shard, in order (rule in the module
+    docstring): the validation split holds ``round(val_fraction * n_samples)`` samples.
+
+    Raises:
+        ConfigError: a fraction outside [0, 1), or one that rounds to no validation sample or
+            leaves no training sample.
+    """
+    n_train = n_samples - _val_samples(n_samples, val_fraction)
+    return [(a, min(a + shard_size, stop), split)
+            for split, start, stop in (("train", 0, n_train), ("val", n_train, n_samples))
+            for a in range(start, stop, shard_size)]
 
 
 def _paths(out: Path, k: int) -> tuple[Path, Path]:
@@ -111,8 +138,10 @@ def _check_plan(out: Path, plan: dict[str, Any], overwrite: bool) -> None:
         return
     if not overwrite:
         src = old.get("source", {})
+        differs = ", ".join(k for k in plan if old.get(k) != plan[k])
         what = (f"family={src.get('family')} seed={src.get('seed')} "
-                f"samples={old.get('samples')} backend={old.get('backend')}")
+                f"samples={old.get('samples')} backend={old.get('backend')}; "
+                f"differs in {differs}")
         raise ConfigError(
             f"{out} already holds a different dataset ({what if src else 'unknown plan'}); "
             "use --overwrite to replace it, or choose another --out"
@@ -268,7 +297,8 @@ def _data_bounds(paths: list[Path], block: int = 64) -> tuple[float, float]:
 
 
 def write_dataset(
-    out_dir: str | Path, source: MapSource, *, shard_size: int = 500, val_fraction: float = 0.1,
+    out_dir: str | Path, source: MapSource, *, shard_size: int = 500,
+    val_fraction: float | None = None,
     workers: int | None = None, device: str = "auto", backend: str = "auto",
     batch_size: int | None = None, progress: bool = True, overwrite: bool = False,
     name: str | None = None, extra: dict[str, Any] | None = None,
@@ -282,8 +312,7 @@ def write_dataset(
         raise ConfigError(f"number of samples must be >= 1, got {source.n_samples}")
     if shard_size < 1:
         raise ConfigError(f"shard size must be >= 1, got {shard_size}")
-    if not 0 <= val_fraction < 1:
-        raise ConfigError(f"val fraction must be in [0, 1), got {val_fraction}")
+    layout = shard_layout(source.n_samples, shard_size, val_fraction)
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a folder; choose another --out")
@@ -291,6 +320,7 @@ def write_dataset(
     acq = Acquisition()
     plan = stamp({"format": PLAN_FORMAT, "source": source.describe(),
                   "samples": source.n_samples, "shard_size": int(shard_size),
+                  "val_samples": sum(b - a for a, b, split in layout if split == "val"),
                   "backend": cfg.backend, "acquisition": acq.to_dict()})
     out.mkdir(parents=True, exist_ok=True)
     # one run per folder: a second one would delete the first one's temporary shard files
@@ -301,20 +331,18 @@ def write_dataset(
             (out / sub).mkdir(exist_ok=True)
             for stray in (out / sub).glob(".*.tmp"):  # left by an interrupted run
                 stray.unlink(missing_ok=True)
-        ranges = _shard_ranges(source.n_samples, shard_size)
-        todo = [(k, a, b) for k, (a, b) in enumerate(ranges)
+        todo = [(k, a, b) for k, (a, b, _) in enumerate(layout)
                 if not _shard_done(out, k, a, b, source, acq)]
         done = source.n_samples - sum(b - a for _, a, b in todo)
         bounds = _simulate_shards(out, todo, source, cfg, acq, progress, done) if todo else {}
-        return _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds)
+        return _write_card(out, source, layout, shard_size, cfg, acq, name, extra, bounds)
 
 
-def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds) -> Path:
+def _write_card(out, source, layout, shard_size, cfg, acq, name, extra, bounds) -> Path:
     """Split files and ``dataset.json``; amplitude bounds of shards simulated in this run come
     from ``bounds``, the others (kept from an earlier run) are read back."""
-    splits = split_shards(len(ranges), val_fraction)
     shards = []
-    for k, ((a, b), split) in enumerate(zip(ranges, splits, strict=True)):
+    for k, (a, b, split) in enumerate(layout):
         d, m = _paths(out, k)
         shards.append({"data": f"data/{d.name}", "model": f"model/{m.name}",
                        "samples": b - a, "split": split})
@@ -345,7 +373,7 @@ def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds
         "acquisition": acq.to_dict(),
         "backend": cfg.backend,
         "samples": {"total": source.n_samples, **count},
-        "shard_size": ranges[0][1] - ranges[0][0],
+        "shard_size": int(shard_size),
         "shards": shards,
         "splits": {sp: f"{sp}.txt" for sp in ("train", "val") if count[sp]},
         "velocitygan_version": __version__,
@@ -357,7 +385,7 @@ def _write_card(out, source, ranges, val_fraction, cfg, acq, name, extra, bounds
 
 def generate_dataset(
     out_dir: str | Path, family: str, n_samples: int, *, seed: int = 0, shard_size: int = 500,
-    val_fraction: float = 0.1, workers: int | None = None, device: str = "auto",
+    val_fraction: float | None = None, workers: int | None = None, device: str = "auto",
     backend: str = "auto", progress: bool = True, params: dict[str, Any] | None = None,
     batch_size: int | None = None, overwrite: bool = False, name: str | None = None,
 ) -> Path:
@@ -369,7 +397,8 @@ def generate_dataset(
         n_samples: number of samples (one sample = 5 shots x 1000 time steps x 70 receivers).
         seed: dataset seed; the same seed gives byte-identical files for any ``workers``.
         shard_size: samples per ``data{k}.npy`` file (OpenFWI: 500).
-        val_fraction: fraction of shards (whole shards) that go to ``val.txt``.
+        val_fraction: fraction of the samples in ``val.txt`` (in shards of their own; rule
+            and default in the module docstring).
         workers: CPU worker processes (default: one per core; in-process on CUDA).
         device: ``auto``, ``cpu`` or ``cuda``.
         backend: forward operator, ``auto`` = ``torch`` (OpenFWI's recipe) or ``deepwave``
