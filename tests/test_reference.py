@@ -12,11 +12,12 @@ import pytest
 import torch
 from evalkit import reference_state_dict, tiny_generator, write_dataset, write_reference_checkpoint
 
+from velocitygan.checkpoint import generator_parts
 from velocitygan.cli import main
 from velocitygan.errors import VelocityGANError
 from velocitygan.models import build_generator
 from velocitygan.predict import load_model
-from velocitygan.reference import convert_reference_state_dict, load_reference_generator
+from velocitygan.reference import convert_reference_state_dict
 
 
 class _Evil:
@@ -44,11 +45,10 @@ def test_load_reference_checkpoint_reproduces_the_network(tmp_path) -> None:
     path = write_reference_checkpoint(tmp_path / "checkpoint.pth", model, dataset="curvevel-a")
     with pytest.raises(pickle.UnpicklingError):  # plain weights-only loading refuses the Namespace
         torch.load(path, weights_only=True)
-    state, config = load_reference_generator(path)
-    assert config["generator"] == {"width": 0.125, "in_channels": 5, "nt": 1000, "n_receivers": 70}
-    assert config["dataset"] == "curvevel-a" and config["epoch"] == 4 and config["step"] == 500
-    assert config["args"]["batch_size"] == 256
-    rebuilt = build_generator(config["generator"])
+    state, config, ckpt = generator_parts(path)
+    assert config == {"width": 0.125, "in_channels": 5, "nt": 1000, "n_receivers": 70}
+    assert ckpt["dataset"]["name"] == "curvevel-a" and ckpt["epoch"] == 4 and ckpt["step"] == 500
+    rebuilt = build_generator(config)
     rebuilt.load_state_dict(state)  # strict: every key maps
     x = torch.randn(2, 5, 1000, 70)
     with torch.no_grad():
@@ -69,7 +69,7 @@ def test_disallowed_global_is_refused_without_running(tmp_path, capsys) -> None:
     evil = tmp_path / "evil.pth"
     torch.save({"model": {"convblock1.layers.0.weight": torch.zeros(1)}, "x": _Evil(marker)}, evil)
     with pytest.raises(VelocityGANError, match="refused to load.*system"):
-        load_reference_generator(evil)
+        generator_parts(evil)
     assert not marker.exists()
     root = tmp_path / "d"
     split = write_dataset(root, counts=(1,))
@@ -97,11 +97,11 @@ def test_non_inversionnet_reference_is_rejected(tmp_path) -> None:
     path = tmp_path / "upfwi.pth"
     torch.save({"model": {"deconv1_1.layers.1.weight": torch.zeros(2, 2, 3, 3)}, "epoch": 1}, path)
     with pytest.raises(VelocityGANError, match="not an InversionNet"):
-        load_reference_generator(path)
+        generator_parts(path)
 
 
 def test_checkpoint_load_generator_falls_back_to_reference(tmp_path) -> None:
-    from velocitygan.checkpoint import load_generator, load_generator_weights
+    from velocitygan.checkpoint import load_generator
 
     model = tiny_generator(seed=6)
     path = write_reference_checkpoint(tmp_path / "checkpoint.pth", model, dataset="style-b")
@@ -110,7 +110,7 @@ def test_checkpoint_load_generator_falls_back_to_reference(tmp_path) -> None:
     x = torch.randn(1, 5, 1000, 70)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), model(x))
-    state, config = load_generator_weights(path)  # what `train --init-from` uses
+    state, config, _ = generator_parts(path)  # what `train --init-from` uses
     assert config["width"] == 0.125 and set(state) == set(model.state_dict())
 
 
@@ -118,10 +118,10 @@ def test_malformed_reference_args_are_handled(tmp_path) -> None:
     model = tiny_generator(seed=3)
     path = tmp_path / "odd.pth"
     torch.save({"model": reference_state_dict(model), "epoch": 1, "args": 5}, path)
-    state, config = load_reference_generator(path)  # args unusable: defaults
-    assert config["generator"]["nt"] == 1000
+    state, config, _ = generator_parts(path)  # args unusable: defaults
+    assert config["nt"] == 1000
     path2 = tmp_path / "bad.pth"
     torch.save({"model": reference_state_dict(model), "epoch": 1,
                 "args": {"sample_temporal": "x"}}, path2)
     with pytest.raises(VelocityGANError, match="sample_temporal"):
-        load_reference_generator(path2)
+        generator_parts(path2)

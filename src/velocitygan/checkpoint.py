@@ -28,8 +28,8 @@ from .errors import VelocityGANError
 from .io import atomic_path
 from .pretrained import resolve_checkpoint
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_generator_weights",
-           "load_generator", "generator_parts"]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_generator",
+           "generator_parts"]
 
 CHECKPOINT_FORMAT = "velocitygan-checkpoint"
 
@@ -60,18 +60,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def load_generator_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Generator ``state_dict`` and its ``InversionNet`` keyword config from a checkpoint.
-
-    The one entry point for ``train --init-from`` and :func:`load_generator`; other checkpoint
-    formats (e.g. the reference code's) are recognised in :func:`generator_parts`.
-    """
-    state, config, _ = generator_parts(path)
-    return state, config
-
-
 def generator_parts(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict]:
-    """``(state_dict, generator config, checkpoint dict)`` of a generator checkpoint.
+    """``(state_dict, generator config, checkpoint dict)`` of a generator checkpoint (what
+    ``train --init-from`` and :func:`load_generator` read).
 
     Falls back to OpenFWI reference-code checkpoints (:mod:`velocitygan.reference`: loaded
     weights-only with an allow-list, layer names mapped to ours); their ``ckpt`` dict has

@@ -22,7 +22,6 @@ __all__ = [
     "ssim",
     "ssim_map",
     "ssim_per_sample",
-    "SSIM_PADDINGS",
     "MetricAccumulator",
 ]
 
@@ -30,9 +29,6 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
-# "zeros" is the OpenFWI convention (headline numbers); "reflect" and "valid" are what other SSIM
-# libraries use; they read 0.01-0.04 lower on 70 x 70 maps (see tests/test_metrics.py).
-SSIM_PADDINGS = ("zeros", "reflect", "valid")
 
 
 def _as_nchw(x: torch.Tensor) -> torch.Tensor:
@@ -88,29 +84,22 @@ def gaussian_window(
     return torch.outer(g, g).to(dtype)[None, None]
 
 
-def ssim_map(pred: torch.Tensor, true: torch.Tensor, *, padding: str = "zeros") -> torch.Tensor:
-    """Per-pixel SSIM of normalised maps ([-1, 1]); shape ``(N, C, H, W)``.
+def ssim_map(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Per-pixel SSIM of normalised maps ([-1, 1]), ``(H, W)``, ``(N, H, W)`` or
+    ``(N, C, H, W)``; shape ``(N, C, H, W)``.
 
-    Args:
-        pred: predicted maps, ``(H, W)``, ``(N, H, W)`` or ``(N, C, H, W)``, normalised scale.
-        true: target maps, same shape.
-        padding: "zeros" (OpenFWI, 'same' size), "reflect" ('same' size) or "valid"
-            (only windows fully inside the map; output ``H - 10`` x ``W - 10``).
+    Zero-padded 'same' windows, the OpenFWI convention of the published numbers (reflected or
+    'valid' windows, as other SSIM libraries use, read 0.01-0.04 lower on 70 x 70 maps).
     """
-    if padding not in SSIM_PADDINGS:
-        raise ValueError(f"padding must be one of {SSIM_PADDINGS}, got {padding!r}")
     # float64 inside: var = E[x^2] - mu^2 cancels badly in float32 (errors ~1e-4 in SSIM).
     dtype = torch.float32 if pred.device.type == "mps" else torch.float64
     a = _as_nchw(pred).to(dtype) / 2 + 0.5
     b = _as_nchw(true).to(dtype) / 2 + 0.5
     c = a.shape[1]
     w = gaussian_window(device=a.device, dtype=dtype).expand(c, 1, SSIM_WINDOW, SSIM_WINDOW)
-    pad = SSIM_WINDOW // 2
 
     def blur(t: torch.Tensor) -> torch.Tensor:
-        if padding == "reflect":
-            t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
-        return F.conv2d(t, w, padding=pad if padding == "zeros" else 0, groups=c)
+        return F.conv2d(t, w, padding=SSIM_WINDOW // 2, groups=c)
 
     mu_a, mu_b = blur(a), blur(b)
     var_a = blur(a * a) - mu_a**2
@@ -121,17 +110,14 @@ def ssim_map(pred: torch.Tensor, true: torch.Tensor, *, padding: str = "zeros") 
     return (num / den).float()
 
 
-def ssim_per_sample(
-    pred: torch.Tensor, true: torch.Tensor, *, padding: str = "zeros"
-) -> torch.Tensor:
-    """SSIM of each sample (OpenFWI convention unless ``padding`` says otherwise), ``(N,)``."""
-    m = ssim_map(pred, true, padding=padding)
-    return m.flatten(1).mean(1)
+def ssim_per_sample(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """SSIM of each sample (OpenFWI convention), ``(N,)``."""
+    return ssim_map(pred, true).flatten(1).mean(1)
 
 
-def ssim(pred: torch.Tensor, true: torch.Tensor, *, padding: str = "zeros") -> torch.Tensor:
-    """SSIM averaged over all pixels and samples (OpenFWI convention: ``padding="zeros"``)."""
-    return ssim_map(pred, true, padding=padding).mean()
+def ssim(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """SSIM averaged over all pixels and samples (OpenFWI convention)."""
+    return ssim_map(pred, true).mean()
 
 
 class MetricAccumulator:

@@ -41,7 +41,6 @@ __all__ = [
     "is_reference_checkpoint",
     "convert_reference_state_dict",
     "reference_checkpoint_parts",
-    "load_reference_generator",
     "REFERENCE_FORMAT",
 ]
 
@@ -101,20 +100,6 @@ def convert_reference_state_dict(state: dict[str, torch.Tensor]) -> dict[str, to
     return out
 
 
-def _args_dict(args: Any) -> dict[str, Any]:
-    """Plain, JSON-friendly copy of the reference ``argparse.Namespace`` (or dict)."""
-    if isinstance(args, argparse.Namespace):
-        raw = vars(args)
-    else:  # anything else a file may hold there carries nothing we can use
-        raw = args if isinstance(args, dict) else {}
-    ok = (str, int, float, bool, type(None))
-    return {
-        k: (v if isinstance(v, ok) else [x for x in v if isinstance(x, ok)])
-        for k, v in raw.items()
-        if isinstance(v, ok) or (isinstance(v, list | tuple) and all(isinstance(x, ok) for x in v))
-    }
-
-
 def _generator_config(state: dict[str, torch.Tensor], args: dict[str, Any]) -> dict[str, Any]:
     """InversionNet keyword args inferred from tensor shapes (and the reference's args)."""
     try:
@@ -147,41 +132,27 @@ def _generator_config(state: dict[str, torch.Tensor], args: dict[str, Any]) -> d
     return config
 
 
-def load_reference_generator(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load an OpenFWI reference checkpoint's generator, renamed to our layer names.
-
-    Args:
-        path: the reference ``checkpoint.pth`` / ``model_N.pth`` file.
-
-    Returns:
-        ``(state_dict, config)``: ``state_dict`` loads into
-        ``build_generator(config["generator"])``; ``config`` holds ``generator`` (InversionNet
-        keyword args), ``dataset`` (OpenFWI name or None), ``epoch``, ``step``, ``model_name``
-        and ``args`` (the reference command line as a plain dict).
-
-    Raises:
-        VelocityGANError: unsafe or unreadable file, not a reference checkpoint, or not an
-            InversionNet-shaped generator.
-    """
-    state, _, ckpt = reference_checkpoint_parts(safe_load(path), path)
-    return state, ckpt["reference"]
-
-
 def reference_checkpoint_parts(
     obj: Any, path: str | Path
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """``(state_dict, generator config, checkpoint-like dict)`` of a loaded reference pickle.
 
-    The dict mirrors a velocitygan checkpoint where it can: ``format`` (``"openfwi-reference"``),
-    ``dataset`` (``DatasetSpec.to_dict()`` of the OpenFWI dataset named in ``args``, or None),
-    ``epoch``, ``step``, plus ``reference`` (see :func:`load_reference_generator`).
+    ``state_dict`` loads into ``build_generator(config)``; the dict mirrors a velocitygan
+    checkpoint where it can: ``format`` (``"openfwi-reference"``), ``model``, ``dataset``
+    (``DatasetSpec.to_dict()`` of the OpenFWI dataset named in ``args``, or None), ``epoch``,
+    ``step``.
+
+    Raises:
+        VelocityGANError: not a reference checkpoint, or not an InversionNet-shaped generator.
     """
     if not is_reference_checkpoint(obj):
         raise VelocityGANError(
             f"{path}: not an OpenFWI reference checkpoint (expected a dict with a 'model' "
             "state dict and 'args')"
         )
-    args = _args_dict(obj.get("args"))
+    args = obj.get("args")  # the reference command line; anything else carries nothing
+    args = vars(args) if isinstance(args, argparse.Namespace) else args
+    args = args if isinstance(args, dict) else {}
     state = convert_reference_state_dict(obj["model"])
     try:
         gen = _generator_config(state, args)
@@ -193,20 +164,11 @@ def reference_checkpoint_parts(
         raise ConfigError(
             f"{path}: trained with log-transform k={k}; velocitygan normalises with k=1 only"
         )
-    config = {
-        "generator": gen,
-        "dataset": name if name in OPENFWI_DATASETS else None,
-        "epoch": obj.get("epoch"),
-        "step": obj.get("step"),
-        "model_name": args.get("model", "InversionNet"),
-        "args": args,
-    }
     ckpt = {
         "format": REFERENCE_FORMAT,
         "model": {"kind": "openfwi-reference", "generator": dict(gen), "discriminator": None},
-        "dataset": OPENFWI_DATASETS[config["dataset"]].to_dict() if config["dataset"] else None,
-        "epoch": config["epoch"],
-        "step": config["step"],
-        "reference": config,
+        "dataset": OPENFWI_DATASETS[name].to_dict() if name in OPENFWI_DATASETS else None,
+        "epoch": obj.get("epoch"),
+        "step": obj.get("step"),
     }
     return state, dict(gen), ckpt
