@@ -17,7 +17,6 @@ Every checkpoint loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +37,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` (plus format and version keys) atomically to ``path``."""
     full = {"format": CHECKPOINT_FORMAT, "format_version": 1, "velocitygan_version": __version__}
     full.update(state)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # synced before the rename
         torch.save(full, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -21,6 +21,7 @@ from torch import nn
 
 from . import __version__
 from .data import DatasetSpec
+from .data.transforms import _log_bounds
 from .errors import ConfigError, VelocityGANError
 from .io import atomic_path
 from .predict import load_model, resolve_spec
@@ -41,8 +42,7 @@ class PhysicalUnitsModel(nn.Module):
     def __init__(self, generator: nn.Module, spec: DatasetSpec) -> None:
         super().__init__()
         self.generator = generator
-        lo = float(np.sign(spec.data_min) * np.log1p(abs(spec.data_min)))
-        hi = float(np.sign(spec.data_max) * np.log1p(abs(spec.data_max)))
+        lo, hi = _log_bounds(spec)
         self.log_lo, self.log_span = lo, hi - lo
         self.v_min, self.v_span = spec.label_min, spec.label_max - spec.label_min
 

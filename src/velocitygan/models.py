@@ -81,18 +81,8 @@ def _norm_layer(norm: str, channels: int) -> nn.Module | None:
 
 
 class ConvBlock(nn.Module):
-    """Conv2d (or ConvTranspose2d) -> norm -> activation, layers kept in ``.layers``.
-
-    Args:
-        in_ch: input channels.
-        out_ch: output channels.
-        kernel_size: kernel size (cells).
-        stride: stride.
-        padding: zero padding (cells).
-        norm: "batch", "layer", "instance" or "none".
-        activation: "lrelu" (LeakyReLU 0.2), "tanh" or "none".
-        transpose: use ConvTranspose2d instead of Conv2d.
-    """
+    """Conv2d (ConvTranspose2d with ``transpose``) -> norm ("batch", "layer", "instance" or
+    "none") -> activation ("lrelu" = LeakyReLU 0.2, "tanh" or "none"), kept in ``.layers``."""
 
     def __init__(
         self,

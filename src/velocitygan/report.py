@@ -13,13 +13,12 @@ import base64
 import csv
 import html
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .io import write_text
+from .io import read_json, write_text
 
 __all__ = ["read_metrics_csv", "curves_figure", "write_report", "PUBLISHED"]
 
@@ -131,13 +130,10 @@ def _png_b64(fig) -> str:
 
 
 def _read_metrics_json(path: Path) -> dict[str, Any]:
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read metrics JSON ({exc}); rerun velocitygan "
-                        "evaluate") from None
-    if not isinstance(m, dict):
-        raise DataError(f"{path}: expected a JSON object of metrics; rerun velocitygan evaluate")
+    m = read_json(path)
+    if m is None:
+        raise DataError(f"{path}: not a readable JSON object of metrics; rerun velocitygan "
+                        "evaluate")
     return m
 
 

@@ -55,7 +55,7 @@ class FWIState:
         """Record the state after ``iteration`` (copies: later steps do not change it)."""
         self.iteration, self.band = iteration, band
         self.latent = latent.detach().cpu().clone()
-        self.optimizer = _to_cpu(copy.deepcopy(optimizer.state_dict()))
+        self.optimizer = copy.deepcopy(optimizer.state_dict())
         self.history = [dict(row) for row in history]
 
     def save(self, path: str | Path) -> None:
@@ -65,16 +65,6 @@ class FWIState:
                                "iteration": self.iteration, "latent": self.latent,
                                "band": self.band, "optimizer": self.optimizer,
                                "history": self.history})
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
-    return obj
 
 
 def load_state(path: str | Path, expected: dict[str, Any], start_mps: torch.Tensor) -> FWIState:

@@ -99,19 +99,11 @@ def _count(fraction: float, total: int) -> int:
 
 def drop_traces(x: np.ndarray, fraction: float, rng: Rng = None, *,
                 same_for_all_shots: bool = True) -> np.ndarray:
-    """Zero ``round(fraction * n_receivers)`` receivers, chosen at random.
+    """Zero ``round(fraction * n_receivers)`` receivers (``fraction`` in [0, 1]) at random.
 
     With ``same_for_all_shots=True`` (default) the same receivers are dead in every shot of a
     sample, as for dead geophones in a fixed spread; otherwise each shot loses its own set.
-
-    Args:
-        x: raw seismic ``(5, nt, nr)`` or ``(N, 5, nt, nr)``.
-        fraction: fraction of receivers to zero, in [0, 1].
-        rng: numpy Generator, integer seed, or None.
-        same_for_all_shots: one set of dead receivers per sample (True) or per shot (False).
-
-    Returns:
-        A new array like ``x`` with the chosen traces set to exactly zero.
+    Dead traces are exact zeros.
     """
     _check_seismic(x)
     n_rec = int(x.shape[-1])
@@ -128,16 +120,7 @@ def drop_traces(x: np.ndarray, fraction: float, rng: Rng = None, *,
 
 
 def drop_shots(x: np.ndarray, n: int, rng: Rng = None) -> np.ndarray:
-    """Zero ``n`` whole shot gathers of each sample, chosen at random.
-
-    Args:
-        x: raw seismic ``(5, nt, nr)`` or ``(N, 5, nt, nr)``.
-        n: number of shots to zero, 0 <= n <= number of shots.
-        rng: numpy Generator, integer seed, or None.
-
-    Returns:
-        A new array like ``x``.
-    """
+    """Zero ``n`` whole shot gathers of each sample (0 <= n <= shots), chosen at random."""
     _check_seismic(x)
     n_shots = int(x.shape[-3])
     if int(n) != n or not 0 <= n <= n_shots:
@@ -152,17 +135,10 @@ def drop_shots(x: np.ndarray, n: int, rng: Rng = None) -> np.ndarray:
 
 
 def time_shift(x: np.ndarray, samples: int) -> np.ndarray:
-    """Shift every trace in time by ``samples`` time samples, filling with zeros.
+    """Shift every trace by ``samples`` time samples (integer, ``|samples| < nt``), zero fill.
 
     Positive ``samples`` makes events arrive later (a 1 ms sample: +5 = 5 ms later); negative
     earlier. Samples shifted past the end are lost.
-
-    Args:
-        x: raw seismic ``(..., nt, nr)``.
-        samples: integer shift in time samples, ``|samples| < nt``.
-
-    Returns:
-        A new array like ``x``.
     """
     _check_seismic(x)
     nt = int(x.shape[-2])

@@ -19,8 +19,7 @@ from .config import TrainConfig
 __all__ = ["FAST_SETTINGS", "SpeedPlan", "autocast", "recommended_precision", "resolve_speed"]
 
 # Switches per device and step type (bench/bench_models.py; numbers in bench/results/models_cpu.md).
-# Keys: "inference", "generator" (L1+MSE step), "critic" (settings for the critic NETWORK in
-# the WGAN-GP critic step; the generator forward inside that step uses "inference"),
+# Keys: "generator" (L1+MSE step), "critic" (the critic NETWORK in the WGAN-GP critic step),
 # "gan_generator" (generator step with the adversarial term). "bf16" = torch.autocast(bfloat16).
 # CPU (2-core EPYC, torch 2.13): channels_last + bf16 was fastest for every step type, 2-3.7x
 # over eager fp32. Critic: bf16 for the score terms D(real), D(fake) (critic step 0.195 ->
@@ -32,13 +31,11 @@ __all__ = ["FAST_SETTINGS", "SpeedPlan", "autocast", "recommended_precision", "r
 # (bench/results/gpu_h100.md).
 FAST_SETTINGS: dict[str, dict[str, dict[str, bool]]] = {
     "cpu": {
-        "inference": {"channels_last": True, "bf16": True},
         "generator": {"channels_last": True, "bf16": True},
         "critic": {"channels_last": False, "bf16": True},
         "gan_generator": {"channels_last": True, "bf16": True},
     },
     "cuda": {
-        "inference": {"channels_last": True, "bf16": True},
         "generator": {"channels_last": True, "bf16": True},
         "critic": {"channels_last": True, "bf16": False},
         "gan_generator": {"channels_last": True, "bf16": True},
@@ -51,7 +48,7 @@ def recommended_precision(device_type: str, step: str) -> dict[str, bool]:
 
     Args:
         device_type: "cpu" or "cuda" (other types get eager fp32, both False).
-        step: "inference", "generator", "critic" or "gan_generator".
+        step: "generator", "critic" or "gan_generator".
     """
     steps = FAST_SETTINGS.get(device_type)
     if steps is None:
