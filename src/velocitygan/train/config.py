@@ -153,32 +153,22 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if key not in FIELDS:
         raise ConfigError(f"{source}: unknown setting {key!r} (the settings: "
                           f"{CONFIG_DIR / 'openfwi.toml'})")
-    default = TrainConfig.__dataclass_fields__[key]
-    want = type(default.default) if default.default_factory is dataclasses.MISSING else list
-    bad = ConfigError(f"{source}: {key} = {value!r} should be a {want.__name__}")
+    default = FIELDS[key].default
     if key in CHOICES and isinstance(value, bool):
         value = "true" if value else "false"
-    if want is bool:
-        if not isinstance(value, bool):
-            raise bad
-    elif want is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-    elif want is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        value = float(value)
-    elif want is list:
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise ConfigError(f"{source}: {key} = {value!r} should be a list of two numbers")
+    if default is dataclasses.MISSING:  # a list (default_factory): two numbers
         try:
-            value = [float(v) for v in value]
+            pair = [float(v) for v in value] if isinstance(value, list | tuple) else []
         except (TypeError, ValueError):
-            raise ConfigError(f"{source}: {key} = {value!r} should be a list of two numbers") \
-                from None
-    elif want is str:
-        if not isinstance(value, str):
-            raise bad
+            pair = []
+        if len(pair) != 2:
+            raise ConfigError(f"{source}: {key} = {value!r} should be a list of two numbers")
+        return pair
+    want = type(default)
+    ok = isinstance(value, int | float) if want is float else isinstance(value, want)
+    if not ok or (want is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {key} = {value!r} should be a {want.__name__}")
+    value = float(value) if want is float else value
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"{source}: {key} = {value!r}; choose one of {', '.join(CHOICES[key])}")
     return value
