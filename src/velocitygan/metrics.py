@@ -12,18 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    "gaussian_window",
-    "mae",
-    "mse",
-    "rmse",
-    "mae_per_sample",
-    "rmse_per_sample",
-    "ssim",
-    "ssim_map",
-    "ssim_per_sample",
-    "MetricAccumulator",
-]
+__all__ = ["gaussian_window", "mae", "mse", "rmse", "mae_per_sample", "rmse_per_sample", "ssim",
+           "ssim_map", "ssim_per_sample", "MetricAccumulator"]
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5

@@ -29,16 +29,8 @@ from torch import nn
 
 from velocitygan.errors import ConfigError, VelocityGANError
 
-__all__ = [
-    "InversionNet",
-    "Discriminator",
-    "build_generator",
-    "build_discriminator",
-    "count_parameters",
-    "reference_key_to_ours",
-    "CRITIC_NORMS",
-    "DEFAULT_CRITIC_NORM",
-]
+__all__ = ["InversionNet", "Discriminator", "build_generator", "build_discriminator",
+           "count_parameters", "reference_key_to_ours", "CRITIC_NORMS", "DEFAULT_CRITIC_NORM"]
 
 LEAKY_SLOPE = 0.2  # reference LeakyReLU slope for every block
 CROP_PX = 5  # the decoder produces 80 x 80; the reference crops 5 px per side -> 70 x 70

@@ -22,17 +22,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from .errors import DataError  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
-__all__ = [
-    "velocity_figure",
-    "comparison_figure",
-    "seismic_figure",
-    "save_figure",
-    "as_maps",
-    "as_gathers",
-    "STYLE",
-    "VELOCITY_CMAP",
-    "ERROR_CMAP",
-]
+__all__ = ["velocity_figure", "comparison_figure", "seismic_figure", "save_figure", "as_maps",
+           "as_gathers", "STYLE", "VELOCITY_CMAP", "ERROR_CMAP"]
 
 VELOCITY_CMAP = "viridis"  # perceptually uniform; readable in greyscale print
 ERROR_CMAP = "RdBu_r"  # diverging, white at zero error: red = too fast, blue = too slow

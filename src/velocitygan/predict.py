@@ -28,15 +28,8 @@ from .models import InversionNet
 from .pretrained import resolve_checkpoint
 from .reference import REFERENCE_FORMAT
 
-__all__ = [
-    "LoadedModel",
-    "InputRangeWarning",
-    "load_model",
-    "resolve_spec",
-    "check_input_range",
-    "predict_batches",
-    "predict",
-]
+__all__ = ["LoadedModel", "InputRangeWarning", "load_model", "resolve_spec", "check_input_range",
+           "predict_batches", "predict"]
 
 
 class InputRangeWarning(UserWarning):

@@ -35,14 +35,8 @@ from .data import OPENFWI_DATASETS
 from .errors import ConfigError, VelocityGANError
 from .models import InversionNet, reference_key_to_ours
 
-__all__ = [
-    "ALLOWED_GLOBALS",
-    "safe_load",
-    "is_reference_checkpoint",
-    "convert_reference_state_dict",
-    "reference_checkpoint_parts",
-    "REFERENCE_FORMAT",
-]
+__all__ = ["ALLOWED_GLOBALS", "safe_load", "is_reference_checkpoint",
+           "convert_reference_state_dict", "reference_checkpoint_parts", "REFERENCE_FORMAT"]
 
 REFERENCE_FORMAT = "openfwi-reference"
 

@@ -14,25 +14,8 @@ from .transforms import (
     normalize_velocity,
 )
 
-__all__ = [
-    "OPENFWI_DATASETS",
-    "DatasetSpec",
-    "DatasetSummary",
-    "OpenFWIDataset",
-    "SplitEntry",
-    "check_file_pair",
-    "check_split",
-    "denormalize_seismic",
-    "denormalize_velocity",
-    "get_dataset",
-    "inverse_log_transform",
-    "load_dataset_card",
-    "load_toml",
-    "log_transform",
-    "normalize_seismic",
-    "normalize_velocity",
-    "npy_header",
-    "open_npy",
-    "read_split",
-    "write_split",
-]
+__all__ = ["OPENFWI_DATASETS", "DatasetSpec", "DatasetSummary", "OpenFWIDataset", "SplitEntry",
+           "check_file_pair", "check_split", "denormalize_seismic", "denormalize_velocity",
+           "get_dataset", "inverse_log_transform", "load_dataset_card", "load_toml",
+           "log_transform", "normalize_seismic", "normalize_velocity", "npy_header", "open_npy",
+           "read_split", "write_split"]

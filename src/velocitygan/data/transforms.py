@@ -7,14 +7,8 @@ import torch
 
 from .registry import DatasetSpec
 
-__all__ = [
-    "log_transform",
-    "inverse_log_transform",
-    "normalize_seismic",
-    "denormalize_seismic",
-    "normalize_velocity",
-    "denormalize_velocity",
-]
+__all__ = ["log_transform", "inverse_log_transform", "normalize_seismic", "denormalize_seismic",
+           "normalize_velocity", "denormalize_velocity"]
 
 Array = np.ndarray | torch.Tensor
 

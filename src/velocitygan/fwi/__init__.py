@@ -14,20 +14,6 @@ from .inversion import DEFAULT_FREQS_HZ, FWIResult, band_schedule, parse_freqs, 
 from .misfit import data_misfit, relative_misfit
 from .model import BoundedVelocity, gaussian_smooth, linear_gradient_model, total_variation
 
-__all__ = [
-    "DEFAULT_FREQS_HZ",
-    "BoundedVelocity",
-    "FWIResult",
-    "HybridResult",
-    "band_schedule",
-    "butterworth_response",
-    "data_misfit",
-    "gaussian_smooth",
-    "linear_gradient_model",
-    "lowpass",
-    "parse_freqs",
-    "relative_misfit",
-    "run_fwi",
-    "run_hybrid",
-    "total_variation",
-]
+__all__ = ["DEFAULT_FREQS_HZ", "BoundedVelocity", "FWIResult", "HybridResult", "band_schedule",
+           "butterworth_response", "data_misfit", "gaussian_smooth", "linear_gradient_model",
+           "lowpass", "parse_freqs", "relative_misfit", "run_fwi", "run_hybrid", "total_variation"]

@@ -14,14 +14,8 @@ from ..errors import ConfigError, DataError
 from ..physics import Acquisition
 from .model import gaussian_smooth, linear_gradient_model
 
-__all__ = [
-    "DEFAULT_SMOOTH_SIGMA_CELLS",
-    "load_acquisition",
-    "load_maps",
-    "load_observed",
-    "parse_samples",
-    "start_model",
-]
+__all__ = ["DEFAULT_SMOOTH_SIGMA_CELLS", "load_acquisition", "load_maps", "load_observed",
+           "parse_samples", "start_model"]
 
 # Standard benchmark start: the true model blurred by a Gaussian of 10 cells (100 m) std: layer
 # boundaries are gone but the long-wavelength trend (what FWI cannot recover without low

@@ -16,12 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    "BoundedVelocity",
-    "gaussian_smooth",
-    "linear_gradient_model",
-    "total_variation",
-]
+__all__ = ["BoundedVelocity", "gaussian_smooth", "linear_gradient_model", "total_variation"]
 
 class BoundedVelocity(torch.nn.Module):
     """Velocity in ``[vmin_mps, vmax_mps]``, optimised as ``latent`` = velocity scaled to

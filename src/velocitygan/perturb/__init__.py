@@ -26,15 +26,5 @@ from .ops import (
 )
 from .transforms import RawPerturbation, TrainAugmentation
 
-__all__ = [
-    "OPENFWI_SRC_X",
-    "add_noise_snr",
-    "drop_traces",
-    "drop_shots",
-    "time_shift",
-    "flip_lr",
-    "flipped_source_columns",
-    "measure_snr_db",
-    "RawPerturbation",
-    "TrainAugmentation",
-]
+__all__ = ["OPENFWI_SRC_X", "add_noise_snr", "drop_traces", "drop_shots", "time_shift", "flip_lr",
+           "flipped_source_columns", "measure_snr_db", "RawPerturbation", "TrainAugmentation"]

@@ -14,16 +14,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = [
-    "OPENFWI_SRC_X",
-    "add_noise_snr",
-    "drop_traces",
-    "drop_shots",
-    "time_shift",
-    "flip_lr",
-    "flipped_source_columns",
-    "measure_snr_db",
-]
+__all__ = ["OPENFWI_SRC_X", "add_noise_snr", "drop_traces", "drop_shots", "time_shift", "flip_lr",
+           "flipped_source_columns", "measure_snr_db"]
 
 # A numpy Generator, an integer seed, or None for fresh entropy.
 Rng = np.random.Generator | int | None
