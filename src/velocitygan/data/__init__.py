@@ -9,7 +9,6 @@ from .transforms import (
     denormalize_seismic,
     denormalize_velocity,
     inverse_log_transform,
-    log_transform,
     normalize_seismic,
     normalize_velocity,
 )
@@ -17,5 +16,5 @@ from .transforms import (
 __all__ = ["OPENFWI_DATASETS", "DatasetSpec", "DatasetSummary", "OpenFWIDataset", "SplitEntry",
            "check_file_pair", "check_split", "denormalize_seismic", "denormalize_velocity",
            "get_dataset", "inverse_log_transform", "load_dataset_card", "load_toml",
-           "log_transform", "normalize_seismic", "normalize_velocity", "npy_header", "open_npy",
+           "normalize_seismic", "normalize_velocity", "npy_header", "open_npy",
            "read_split", "write_split"]

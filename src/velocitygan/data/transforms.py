@@ -7,7 +7,7 @@ import torch
 
 from .registry import DatasetSpec
 
-__all__ = ["log_transform", "inverse_log_transform", "normalize_seismic", "denormalize_seismic",
+__all__ = ["inverse_log_transform", "normalize_seismic", "denormalize_seismic",
            "normalize_velocity", "denormalize_velocity"]
 
 Array = np.ndarray | torch.Tensor
@@ -17,14 +17,8 @@ def _lib(x: Array):
     return torch if isinstance(x, torch.Tensor) else np
 
 
-def log_transform(x: Array) -> Array:
-    """``sign(x) * log1p(|x|)``; returns a new array."""
-    lib = _lib(x)
-    return lib.sign(x) * lib.log1p(lib.abs(x))
-
-
 def inverse_log_transform(y: Array) -> Array:
-    """Inverse of :func:`log_transform`: ``sign(y) * expm1(|y|)``."""
+    """Inverse of the log transform ``sign(x) * log1p(|x|)``: ``sign(y) * expm1(|y|)``."""
     lib = _lib(y)
     return lib.sign(y) * lib.expm1(lib.abs(y))
 
@@ -35,17 +29,15 @@ def _log_bounds(spec: DatasetSpec) -> tuple[float, float]:
     return lo, hi
 
 
-def normalize_seismic(x: Array, spec: DatasetSpec) -> Array:
-    """Raw seismic amplitudes -> [-1, 1] (log transform, then min-max with the spec's bounds).
+def normalize_seismic(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
+    """Raw seismic amplitudes (numpy) -> [-1, 1] (log transform, then min-max with the spec's
+    bounds).
 
     Evaluated as ``copysign(log1p(|x|), x) * a + b`` in one new array (five passes instead of
     eight temporaries: 0.42 instead of 1.7 ms per sample on one CPU core).
     """
     lo, hi = _log_bounds(spec)
     scale, shift = 2.0 / (hi - lo), -2.0 * lo / (hi - lo) - 1.0
-    if isinstance(x, torch.Tensor):
-        y = torch.log1p(x.abs())
-        return y.copysign_(x).mul_(scale).add_(shift)
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32)
