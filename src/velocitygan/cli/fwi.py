@@ -143,7 +143,8 @@ def _echo_summary(s: dict, path: Path) -> None:
 @click.command("invert")
 @_fwi_options
 @click.option("--checkpoint", "-c", required=True, type=click.Path(path_type=Path),
-              help="Trained generator checkpoint (velocitygan or OpenFWI reference).")
+              help="Trained generator checkpoint (velocitygan, OpenFWI reference or "
+                   "pretrained:NAME).")
 @click.option("--dataset", "-d", default=None, help=DATASET_HELP)
 @click.option("--refine", "-n", type=int, default=50, show_default=True,
               help="FWI iterations after the network prediction (0: prediction only).")
