@@ -78,7 +78,11 @@ class SpeedPlan:
 def _bf16_ok(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu"
+    # Without native bf16 instructions (AVX512-BF16 or AMX) oneDNN emulates bf16: a width-0.25
+    # generator step then runs 7x slower than in fp32 (bench/results/train_cpu.md).
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return device.type == "cpu" and (native() or amx())
 
 
 def resolve_speed(cfg: TrainConfig, device: torch.device) -> SpeedPlan:
