@@ -175,16 +175,20 @@ def test_wavelet_gradient_matches_autograd_through_the_eager_recipe():
 
 
 def test_a_wrong_gradient_is_refused(monkeypatch):
+    def half_gradient(lib, v, acq, w, threads):  # the right records, half their gradient
+        out = simulate_torch(v, acq, w)
+        return out.detach() + 0.5 * (out - out.detach())
+
     monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
-    monkeypatch.setattr(cpu_kernel, "_gradient_disagreement", lambda lib, acq: 0.5)
+    monkeypatch.setattr(cpu_kernel, "_simulate", half_gradient)
     with pytest.raises(ConfigError, match="relative L2 5.0e-01"):
         load_library()
 
 
 def test_a_wrong_kernel_is_refused(monkeypatch):
     monkeypatch.setattr(cpu_kernel, "_LIBRARY", [])
-    monkeypatch.setattr(cpu_kernel, "_simulate", lambda lib, v, acq, w, threads: torch.zeros(
-        v.shape[0], acq.n_shots, acq.nt, acq.n_receivers))
+    monkeypatch.setattr(cpu_kernel, "_simulate", lambda lib, v, acq, w, threads: 0.0 * v.sum()
+                        * torch.ones(v.shape[0], acq.n_shots, acq.nt, acq.n_receivers))
     with pytest.raises(ConfigError, match="disagrees with the recipe"):
         load_library()
 

@@ -30,7 +30,6 @@ from torch.autograd.function import once_differentiable
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
 from velocitygan.physics.cpu_build import build_library, cache_dir
-from velocitygan.physics.kernel_check import TOLERANCE, recipe_disagreement
 from velocitygan.physics.torch_backend import (
     simulate_torch,
     source_amplitudes,
@@ -41,6 +40,7 @@ from velocitygan.physics.torch_backend import (
 __all__ = ["load_library", "simulate_cpu"]
 
 _LIBRARY: list[ctypes.CDLL] = []  # the loaded, checked library of this process
+TOLERANCE = 1e-4  # relative L2; float32 rounding differences between implementations are ~1e-6
 
 
 def load_library() -> ctypes.CDLL:
@@ -78,34 +78,36 @@ def _open(path: Path) -> ctypes.CDLL:
 
 
 def _self_check(lib: ctypes.CDLL) -> None:
-    """Refuse a library whose records or gradients differ from the eager recipe's."""
+    """Refuse a library whose records or gradients differ from the eager recipe's: a kernel that
+    compiles but computes something else (a compiler, an architecture, a stale cached library)
+    would produce output that looks like valid seismic data.
+
+    The probe: a model varying with depth and laterally, a fast block, a damped sine source (a
+    few dozen steps see real waves) and the gradient of a fixed weighted sum of the records.
+    """
     acq = Acquisition(nz=12, nx=12, nt=60, pad_cells=6, src_x=(0, 7), rec_x=(0, 3, 4, 11))
-    # the caller may run under inference_mode or no_grad; the check needs autograd
+    results = []
+    # the caller may run under inference_mode or no_grad; the check needs autograd (and
+    # tensors made outside inference mode)
     with torch.inference_mode(False), torch.enable_grad():
-        err = recipe_disagreement(lambda v, a, w: _simulate(lib, v, a, w, threads=1), acq)
-        if err < TOLERANCE:
-            err = _gradient_disagreement(lib, acq)
+        z = torch.arange(acq.nz, dtype=torch.float32)[:, None]
+        x = torch.arange(acq.nx, dtype=torch.float32)[None, :]
+        v0 = (2000.0 + 80.0 * z + 40.0 * torch.cos(x))[None]
+        v0[:, 6:, 3:6] = 3800.0
+        steps = torch.arange(acq.nt, dtype=torch.float32)
+        w = torch.sin(steps * 0.3) * torch.exp(-0.08 * steps)
+        weights = torch.cos(torch.arange(acq.n_shots * acq.nt * acq.n_receivers) * 0.7).reshape(
+            1, acq.n_shots, acq.nt, acq.n_receivers)
+        for run in (lambda v: _simulate(lib, v, acq, w, threads=1),
+                    lambda v: simulate_torch(v, acq, w)):
+            v = v0.clone().requires_grad_(True)
+            records = run(v)
+            (grad,) = torch.autograd.grad((records * weights).sum(), v)
+            results.append((records.detach(), grad))
+    err = max(float((got - ref).norm() / ref.norm()) for got, ref in zip(*results, strict=True))
     if not err < TOLERANCE:
         raise ConfigError(f"the compiled CPU recipe kernel disagrees with the recipe (relative "
                           f"L2 {err:.1e}); delete {cache_dir()} and retry, or use eager mode")
-
-
-def _gradient_disagreement(lib: ctypes.CDLL, acq: Acquisition) -> float:
-    """Relative L2 between the kernel's and autograd's gradient of a fixed data functional."""
-    z = torch.arange(acq.nz, dtype=torch.float32)[:, None]
-    x = torch.arange(acq.nx, dtype=torch.float32)[None, :]
-    v0 = 2000.0 + 80.0 * z + 40.0 * torch.cos(x)
-    steps = torch.arange(acq.nt, dtype=torch.float32)
-    w = torch.sin(steps * 0.3) * torch.exp(-0.08 * steps)
-    weights = torch.cos(torch.arange(acq.n_shots * acq.nt * acq.n_receivers) * 0.7).reshape(
-        1, acq.n_shots, acq.nt, acq.n_receivers)
-    grads = []
-    for run in (lambda v: _simulate(lib, v, acq, w, threads=1),
-                lambda v: simulate_torch(v, acq, w)):
-        v = v0[None].clone().requires_grad_(True)
-        (run(v) * weights).sum().backward()
-        grads.append(v.grad)
-    return float((grads[0] - grads[1]).norm() / grads[1].norm())
 
 
 @dataclass(frozen=True)
