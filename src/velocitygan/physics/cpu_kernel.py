@@ -260,7 +260,8 @@ def simulate_cpu(
     """Simulate all shots of all models with the compiled CPU kernel.
 
     Args:
-        velocity_mps: ``(N, nz, nx)`` velocity in m/s (checked), on the CPU.
+        velocity_mps: ``(N, nz, nx)`` velocity in m/s on the CPU, checked by the caller
+            (:func:`~velocitygan.physics.forward_model`).
         acquisition: Geometry and discretisation.
         wavelet: ``(nt,)`` source time function on the CPU (its gradient is kept).
         threads: Shots simulated in parallel (default ``torch.get_num_threads()``).
@@ -269,15 +270,5 @@ def simulate_cpu(
         ``(N, n_shots, nt, n_receivers)`` float32 pressure at the receivers, on the CPU;
         differentiable with respect to ``velocity_mps`` and ``wavelet`` when they require grad.
     """
-    acq = acquisition
-    if velocity_mps.device.type != "cpu":
-        raise ConfigError("the CPU recipe kernel needs CPU tensors; use forward_model")
-    if velocity_mps.dim() != 3 or tuple(velocity_mps.shape[1:]) != (acq.nz, acq.nx):
-        raise ConfigError(f"velocity must be (N, {acq.nz}, {acq.nx}) for this acquisition, "
-                          f"got {tuple(velocity_mps.shape)}")
-    if tuple(wavelet.shape) != (acq.nt,):
-        raise ConfigError(f"wavelet must have nt={acq.nt} samples, got shape "
-                          f"{tuple(wavelet.shape)}")
-    lib = load_library()
-    return _simulate(lib, velocity_mps.float(), acq, wavelet.float().cpu(),
+    return _simulate(load_library(), velocity_mps.float(), acquisition, wavelet.float(),
                      threads or torch.get_num_threads())
