@@ -31,30 +31,12 @@ import torch
 
 from velocitygan.device import resolve_device
 from velocitygan.errors import ConfigError
-from velocitygan.physics.acquisition import (
-    CFL_LIMIT,
-    MAX_VELOCITY_MPS,
-    Acquisition,
-    as_velocity_tensor,
-    check_velocity,
-    ricker,
-)
-from velocitygan.physics.torch_backend import simulate_torch, sponge_damping
+from velocitygan.physics.acquisition import Acquisition, check_velocity, ricker
+from velocitygan.physics.torch_backend import simulate_torch
 
 __all__ = [
-    "Acquisition",
-    "CFL_LIMIT",
-    "cpu_kernel_available",
-    "MAX_VELOCITY_MPS",
-    "BACKENDS",
-    "as_velocity_tensor",
-    "check_velocity",
-    "deepwave_available",
-    "forward_model",
-    "resolve_backend",
-    "ricker",
-    "simulate_torch",
-    "sponge_damping",
+    "Acquisition", "BACKENDS", "check_velocity", "cpu_kernel_available", "deepwave_available",
+    "forward_model", "resolve_backend", "ricker", "simulate_torch",
 ]
 
 BACKENDS = ("deepwave", "torch")

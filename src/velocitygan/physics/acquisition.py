@@ -15,14 +15,7 @@ import torch
 
 from velocitygan.errors import ConfigError, DataError
 
-__all__ = [
-    "Acquisition",
-    "CFL_LIMIT",
-    "MAX_VELOCITY_MPS",
-    "as_velocity_tensor",
-    "check_velocity",
-    "ricker",
-]
+__all__ = ["Acquisition", "CFL_LIMIT", "MAX_VELOCITY_MPS", "check_velocity", "ricker"]
 
 # Stability limit of v*dt/dx for the 2nd-order-in-time, 4th-order-in-space 2-D scheme: the exact
 # von Neumann bound is sqrt(3/8) = 0.612; the sponge's damping term eats a little of the margin.
@@ -126,12 +119,6 @@ class Acquisition:
         """Number of receivers per shot."""
         return len(self.rec_x)
 
-    @property
-    def max_stable_velocity_mps(self) -> float:
-        """Largest velocity in m/s that the explicit time step ``dt_s`` can propagate stably
-        without damping (the sponge lowers it a little: :meth:`stable_velocity_mps`)."""
-        return CFL_LIMIT * self.dx_m / self.dt_s
-
     def sponge_strength(self, v_min_mps: Any) -> Any:
         """The recipe's sponge strength ``kappa`` in 1/s for a model whose slowest velocity is
         ``v_min_mps`` (float or tensor): ``3 v_min ln(1e7) / (2 (P - 1) dx)``."""
@@ -197,34 +184,9 @@ def ricker(peak_freq_hz: float, dt_s: float, nt: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def as_velocity_tensor(velocity_mps: Any, acquisition: Acquisition) -> torch.Tensor:
-    """Convert ``(nz,nx)``, ``(N,nz,nx)`` or ``(N,1,nz,nx)`` numpy/torch input to ``(N,nz,nx)``.
-
-    Keeps the autograd graph of tensor input (only dtype is changed to float32).
-    """
-    if isinstance(velocity_mps, np.ndarray) or not isinstance(velocity_mps, torch.Tensor):
-        arr = np.asarray(velocity_mps)
-        if not np.issubdtype(arr.dtype, np.number):
-            raise DataError(f"velocity must be a numeric array in m/s, got dtype {arr.dtype}")
-        v = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    else:
-        v = velocity_mps if velocity_mps.dtype == torch.float32 else velocity_mps.float()
-    grid = (acquisition.nz, acquisition.nx)
-    shape = tuple(v.shape)
-    if v.ndim == 4 and shape[1] == 1:
-        v = v[:, 0]
-    elif v.ndim == 2:
-        v = v[None]
-    if v.ndim != 3 or tuple(v.shape[1:]) != grid or v.shape[0] == 0:
-        raise DataError(
-            f"velocity has shape {shape}; expected {grid}, (N, {grid[0]}, {grid[1]}) or "
-            f"(N, 1, {grid[0]}, {grid[1]}) in m/s (or set Acquisition nz/nx to match)"
-        )
-    return v
-
-
 def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) -> torch.Tensor:
-    """Validate a velocity model batch; return it as a float32 ``(N, nz, nx)`` tensor.
+    """Validate a velocity model batch; return it as a float32 ``(N, nz, nx)`` tensor (the
+    autograd graph of tensor input is kept).
 
     Fails with a one-line :class:`~velocitygan.errors.DataError` (a ``VelocityGANError``) for a
     wrong shape, NaN/Inf, velocities outside (0, 10000) m/s, or a velocity too fast for the time
@@ -236,7 +198,24 @@ def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) ->
         acquisition: Geometry and discretisation (default: OpenFWI).
     """
     acq = acquisition or Acquisition()
-    v = as_velocity_tensor(velocity_mps, acq)
+    if isinstance(velocity_mps, np.ndarray) or not isinstance(velocity_mps, torch.Tensor):
+        arr = np.asarray(velocity_mps)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise DataError(f"velocity must be a numeric array in m/s, got dtype {arr.dtype}")
+        v = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    else:
+        v = velocity_mps if velocity_mps.dtype == torch.float32 else velocity_mps.float()
+    grid = (acq.nz, acq.nx)
+    shape = tuple(v.shape)
+    if v.ndim == 4 and shape[1] == 1:
+        v = v[:, 0]
+    elif v.ndim == 2:
+        v = v[None]
+    if v.ndim != 3 or tuple(v.shape[1:]) != grid or v.shape[0] == 0:
+        raise DataError(
+            f"velocity has shape {shape}; expected {grid}, (N, {grid[0]}, {grid[1]}) or "
+            f"(N, 1, {grid[0]}, {grid[1]}) in m/s (or set Acquisition nz/nx to match)"
+        )
     with torch.no_grad():
         finite = torch.isfinite(v)
         if not bool(finite.all()):

@@ -30,12 +30,7 @@ from torch.autograd.function import once_differentiable
 from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition
 from velocitygan.physics.cpu_build import build_library, cache_dir
-from velocitygan.physics.torch_backend import (
-    simulate_torch,
-    source_amplitudes,
-    sponge_axes,
-    sponge_profile,
-)
+from velocitygan.physics.torch_backend import simulate_torch, source_amplitudes, sponge_axes
 
 __all__ = ["load_library", "simulate_cpu"]
 
@@ -242,7 +237,7 @@ def _simulate(lib: ctypes.CDLL, v: torch.Tensor, acq: Acquisition, wavelet: torc
     v_pad = F.pad(v[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0]
     alpha = (v_pad * float(acq.dt_s / acq.dx_m)) ** 2  # (N, H, W)
     src_amp = source_amplitudes(v, acq, wavelet).float()  # (N, S, nt); carries wavelet grads
-    kappa, _ = sponge_profile(acq, v.detach().amin(dim=(1, 2)))  # the sponge is not the model
+    kappa = acq.sponge_strength(v.detach().amin(dim=(1, 2)))  # the sponge is not the model
     rel_z, rel_x = (np.ascontiguousarray(a.numpy(), np.float32) for a in sponge_axes(acq))
     plan = _Plan(lib=lib, acq=acq, kappa_dt=(kappa * acq.dt_s).numpy(), rel_z=rel_z,
                  rel_x=rel_x, rec_x=(np.asarray(acq.rec_x) + pad).astype(np.int32),

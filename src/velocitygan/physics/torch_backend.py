@@ -31,9 +31,7 @@ import torch.nn.functional as F
 
 from velocitygan.physics.acquisition import Acquisition
 
-__all__ = [
-    "simulate_torch", "source_amplitudes", "sponge_axes", "sponge_damping", "sponge_profile",
-]
+__all__ = ["simulate_torch", "source_amplitudes", "sponge_axes", "sponge_profile"]
 
 C1, C2, C3 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0  # 4th-order 2nd-derivative weights
 
@@ -92,12 +90,6 @@ def source_amplitudes(
     src_x = torch.tensor(acquisition.src_x, device=velocity_mps.device)
     beta = (velocity_mps[:, acquisition.src_z, src_x] * acquisition.dt_s) ** 2  # (N, S)
     return beta[:, :, None] * wavelet.to(velocity_mps.dtype)[None, None, :]
-
-
-def sponge_damping(acquisition: Acquisition, v_min_mps: torch.Tensor) -> torch.Tensor:
-    """Damping coefficient ``d`` in 1/s on the padded grid, ``(N, 1, nz+2P, nx+2P)``."""
-    kappa, profile = sponge_profile(acquisition, v_min_mps)
-    return kappa[:, None, None, None] * profile[None, None]
 
 
 def _laplacian(p: torch.Tensor) -> torch.Tensor:
