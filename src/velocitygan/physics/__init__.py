@@ -157,7 +157,7 @@ def _simulate_torch_auto(
         return simulate_cpu(v, acq, wavelet)  # differentiable: the library has the adjoint
     if kind == "cuda" and not grad and kind not in _AUTO_BROKEN:
         try:
-            return simulate_torch(v, acq, wavelet, compile_mode="default")
+            return simulate_torch(v, acq, wavelet, compiled=True)
         except Exception as exc:  # noqa: BLE001 - inductor/triton raise many types
             _AUTO_BROKEN.add(kind)
             warnings.warn(f"torch.compile unavailable ({type(exc).__name__}: {exc}); "

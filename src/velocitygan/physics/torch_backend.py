@@ -34,6 +34,7 @@ from velocitygan.physics.acquisition import Acquisition
 __all__ = ["simulate_torch", "source_amplitudes", "sponge_axes", "sponge_profile"]
 
 C1, C2, C3 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0  # 4th-order 2nd-derivative weights
+STEPS_PER_CALL = 10  # time steps per (compiled) chunk
 
 StepFn = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
@@ -172,15 +173,15 @@ def _steps_fused(
     return p, p_prev, torch.stack(traces, dim=2)
 
 
-_COMPILED: dict[str, StepFn] = {}
+_COMPILED: list[StepFn] = []
 
 
-def _compiled(compile_mode: str) -> StepFn:
-    if compile_mode not in _COMPILED:
+def _compiled() -> StepFn:
+    if not _COMPILED:
         # static shapes: dynamic-shape kernels measured ~25 % slower on an H200; one compile
-        # (~10-20 s) per batch size
-        _COMPILED[compile_mode] = torch.compile(_steps_fused, mode=compile_mode, dynamic=False)
-    return _COMPILED[compile_mode]
+        # (~10-20 s) per batch size. CUDA graphs ("reduce-overhead") were no faster there.
+        _COMPILED.append(torch.compile(_steps_fused, dynamic=False))
+    return _COMPILED[0]
 
 
 def _receiver_index(rec_x: tuple[int, ...], pad: int, device: torch.device) -> torch.Tensor | slice:
@@ -195,9 +196,7 @@ def simulate_torch(
     acquisition: Acquisition,
     wavelet: torch.Tensor,
     *,
-    compile_mode: str | None = None,
-    steps_per_call: int = 10,
-    fused: bool | None = None,
+    compiled: bool = False,
 ) -> torch.Tensor:
     """Simulate all shots of all models with the OpenFWI recipe.
 
@@ -205,11 +204,8 @@ def simulate_torch(
         velocity_mps: ``(N, nz, nx)`` float32 velocity in m/s on the target device (checked).
         acquisition: Geometry and discretisation.
         wavelet: ``(nt,)`` source time function on the same device.
-        compile_mode: None for eager; else a ``torch.compile`` mode ("default",
-            "reduce-overhead", "max-autotune-no-cudagraphs") applied to ``steps_per_call`` steps
-            of the fused formulation (about 10x faster on a GPU at large batch).
-        steps_per_call: Time steps per (compiled) chunk.
-        fused: Use the fused formulation (default: only when compiling).
+        compiled: Run the fused formulation through ``torch.compile``, ``STEPS_PER_CALL``
+            steps per call (about 10x faster than eager on a GPU at large batch).
 
     Returns:
         ``(N, n_shots, nt, n_receivers)`` float32 pressure at the receivers.
@@ -226,15 +222,15 @@ def simulate_torch(
     rec_z = acq.rec_z + pad
     height, width = acq.nz + 2 * pad, acq.nx + 2 * pad
     chunks = []
-    if not (compile_mode is not None if fused is None else fused):
+    if not compiled:
         damp_dt = (kappa * acq.dt_s)[:, None, None, None] * profile
         n_idx = torch.arange(n_models, device=dev).repeat_interleave(n_shots)
         s_idx = torch.arange(n_shots, device=dev).repeat(n_models)
         src_index = (n_idx, s_idx, torch.full_like(n_idx, src_z), src_x.repeat(n_models))
         p = torch.zeros(n_models, n_shots, height, width, device=dev)
         p_prev = torch.zeros_like(p)
-        for start in range(0, acq.nt, steps_per_call):
-            amp = src_amp[..., start : start + steps_per_call]
+        for start in range(0, acq.nt, STEPS_PER_CALL):
+            amp = src_amp[..., start : start + STEPS_PER_CALL]
             p, p_prev, tr = _steps(p, p_prev, alpha, damp_dt, src_index, amp, rec_z, rec_x)
             chunks.append(tr)
         return torch.cat(chunks, dim=2)
@@ -243,16 +239,10 @@ def simulate_torch(
     profile = profile.view(1, 1, height, width)
     p = torch.zeros(n_models, n_shots, height, width, device=dev)
     p_prev = torch.zeros_like(p)
-    graphs = compile_mode == "reduce-overhead"
-    for start in range(0, acq.nt, steps_per_call):
-        amp = src_amp[..., start : start + steps_per_call]
-        full = compile_mode is not None and amp.shape[-1] == steps_per_call
-        fn = _compiled(compile_mode) if full else _steps_fused  # eager for a short tail
-        if graphs and full:
-            torch.compiler.cudagraph_mark_step_begin()
-        args = (alpha, kappa_dt, profile, src_z, src_x, amp, rec_z, rec_x)
-        p, p_prev, tr = fn(p, p_prev, *args)
-        if graphs and full:  # CUDA-graph outputs are overwritten by the next replay
-            p, p_prev, tr = p.clone(), p_prev.clone(), tr.clone()
+    for start in range(0, acq.nt, STEPS_PER_CALL):
+        amp = src_amp[..., start : start + STEPS_PER_CALL]
+        # a short tail runs eagerly (no compile for one more shape)
+        fn = _compiled() if amp.shape[-1] == STEPS_PER_CALL else _steps_fused
+        p, p_prev, tr = fn(p, p_prev, alpha, kappa_dt, profile, src_z, src_x, amp, rec_z, rec_x)
         chunks.append(tr)
     return torch.cat(chunks, dim=2)
