@@ -19,6 +19,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -37,8 +38,13 @@ def measure(family: str, n: int, seed: int, cfg, acq: Acquisition) -> tuple[floa
     chunks = ((a, make_velocity_maps(family, min(cfg.chunk, n - a), seed, start=a))
               for a in range(0, n, cfg.chunk))
     lo, hi = np.inf, -np.inf
-    for _, data in simulate_chunks(chunks, cfg, acq.to_dict()):
-        lo, hi = min(lo, float(data.min())), max(hi, float(data.max()))
+    with tempfile.TemporaryDirectory() as tmp:  # the simulating processes write the data here
+        path = os.path.join(tmp, "data.npy")
+        np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                  shape=(n, acq.n_shots, acq.nt, acq.n_receivers))
+        sink = lambda first: (path, first)  # noqa: E731
+        for _, (chunk_lo, chunk_hi) in simulate_chunks(chunks, cfg, acq.to_dict(), sink):
+            lo, hi = min(lo, chunk_lo), max(hi, chunk_hi)
     return lo, hi
 
 

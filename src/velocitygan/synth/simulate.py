@@ -137,14 +137,10 @@ def _write_rows(data: np.ndarray, path: str | Path, row: int) -> tuple[float, fl
 
 def _in_process(
     chunks: Iterable[tuple[Any, np.ndarray]], cfg: SimConfig,
-    acquisition: dict[str, Any] | None, sink: Sink | None,
-) -> Iterator[tuple[Any, Any]]:
-    """Simulate chunks in this process; with a sink, writer threads store earlier chunks while
-    the next one is simulated (on a GPU, 1.4 MB per sample go to disk)."""
-    if sink is None:
-        for key, maps in _prefetch(chunks):
-            yield key, simulate_maps(maps, cfg.backend, cfg.device, acquisition)
-        return
+    acquisition: dict[str, Any] | None, sink: Sink,
+) -> Iterator[tuple[Any, tuple[float, float]]]:
+    """Simulate chunks in this process; writer threads store earlier chunks while the next one
+    is simulated (on a GPU, 1.4 MB per sample go to disk)."""
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="vgan-write") as io:
         # in order; up to WRITERS + 1 chunks wait to be written while the next one is simulated
         pending: deque[tuple[Any, Future]] = deque()
@@ -220,16 +216,16 @@ def _init_worker(broken: frozenset[str]) -> None:
 def simulate_chunks(
     chunks: Iterable[tuple[Any, np.ndarray]],
     cfg: SimConfig,
-    acquisition: dict[str, Any] | None = None,
-    sink: Sink | None = None,
-) -> Iterator[tuple[Any, Any]]:
-    """Simulate ``(key, maps)`` chunks; yield ``(key, data)`` as chunks finish (any order).
+    acquisition: dict[str, Any] | None,
+    sink: Sink,
+) -> Iterator[tuple[Any, tuple[float, float]]]:
+    """Simulate ``(key, maps)`` chunks; yield ``(key, (min, max))`` as chunks finish (any order).
 
-    With ``sink``, ``sink(key)`` (called in this thread before the chunk starts) names the file
-    and row where the chunk's data go; the simulating process writes them there and the chunk's
-    ``(min, max)`` amplitude is yielded in place of the data. With ``cfg.workers > 1`` chunks
-    run in a process pool ('forkserver' or 'spawn' start), at most ``2 * workers`` in flight so
-    memory stays bounded; otherwise in this process.
+    ``sink(key)`` (called in this thread before the chunk starts) names the file and row where
+    the chunk's data go; the simulating process writes them there and the chunk's smallest and
+    largest amplitude are yielded. With ``cfg.workers > 1`` chunks run in a process pool
+    ('forkserver' or 'spawn' start), at most ``2 * workers`` in flight so memory stays bounded;
+    otherwise in this process.
     """
     if cfg.workers <= 1:
         # One thread: deepwave's OpenMP threads over 5 shots gain little and, on a busy
@@ -254,12 +250,8 @@ def simulate_chunks(
                     key, maps = next(source)
                 except StopIteration:
                     return
-                args = (maps, cfg.backend, cfg.device, acquisition)
-                if sink is None:
-                    fut = pool.submit(simulate_maps, *args)
-                else:
-                    fut = pool.submit(simulate_into, *args, *sink(key))
-                pending[fut] = key
+                pending[pool.submit(simulate_into, maps, cfg.backend, cfg.device, acquisition,
+                                    *sink(key))] = key
 
         submit_more()
         try:
