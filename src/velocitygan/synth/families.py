@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,17 +35,8 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = [
-    "FAMILIES",
-    "VELOCITY_MAX_MPS",
-    "VELOCITY_MIN_MPS",
-    "Family",
-    "check_seed",
-    "LayeredParams",
-    "StyleParams",
-    "family_params",
-    "get_family",
-    "make_velocity_maps",
-    "sample_rng",
+    "FAMILIES", "VELOCITY_MAX_MPS", "VELOCITY_MIN_MPS", "LayeredParams", "StyleParams",
+    "check_seed", "family_name", "family_params", "make_velocity_maps", "sample_rng",
 ]
 
 VELOCITY_MIN_MPS = 1500.0  # OpenFWI label range, m/s
@@ -116,54 +107,28 @@ class StyleParams:
     smooth_cells: float = 2.0
 
 
-@dataclass(frozen=True)
-class Family:
-    """A named family: its kind (``layered`` or ``style``), default parameters and a summary."""
-
-    name: str
-    kind: str
-    params: LayeredParams | StyleParams
-    summary: str = field(default="", compare=False)
-
-
 _CURVE = {"curvature_cells": (3.0, 10.0)}
-FAMILIES: dict[str, Family] = {
-    f.name: f
-    for f in (
-        Family("flatvel-a", "layered", LayeredParams(n_layers=(2, 5)),
-               "flat layers, velocity increasing with depth"),
-        Family("flatvel-b", "layered",
-               LayeredParams(n_layers=(3, 8), min_thickness_cells=4, increasing=False,
-                             lateral_gradient_mps=300.0),
-               "more flat layers, random velocity order, lateral gradients"),
-        Family("curvevel-a", "layered", LayeredParams(n_layers=(2, 5), **_CURVE),
-               "curved layers, velocity increasing with depth"),
-        Family("curvevel-b", "layered",
-               LayeredParams(n_layers=(3, 8), min_thickness_cells=4, increasing=False,
-                             lateral_gradient_mps=300.0, curvature_cells=(5.0, 15.0),
-                             interface_jitter=0.6),
-               "strongly curved layers, random velocity order"),
-        Family("flatfault-a", "layered", LayeredParams(n_layers=(2, 5), n_faults=(1, 1)),
-               "flat layers cut by one fault"),
-        Family("flatfault-b", "layered",
-               LayeredParams(n_layers=(4, 8), lateral_gradient_mps=300.0, n_faults=(1, 3),
-                             fault_throw_cells=(8.0, 25.0), fault_dip_deg=(30.0, 80.0)),
-               "more flat layers with lateral gradients, one to three bigger faults"),
-        Family("curvefault-a", "layered",
-               LayeredParams(n_layers=(2, 5), n_faults=(1, 1), **_CURVE),
-               "curved layers cut by one fault"),
-        Family("curvefault-b", "layered",
-               LayeredParams(n_layers=(4, 8), lateral_gradient_mps=300.0, n_faults=(1, 3),
-                             fault_throw_cells=(8.0, 25.0), fault_dip_deg=(30.0, 80.0),
-                             curvature_cells=(5.0, 15.0), interface_jitter=0.6),
-               "more strongly curved layers with lateral gradients, one to three bigger faults"),
-        Family("style-a", "style", StyleParams(),
-               "smooth random field (approximates OpenFWI's natural-image style transfer)"),
-        Family("style-b", "style",
-               StyleParams(spectral_slope=2.0, correlation_cells=(10.0, 40.0),
+_FAULTS_B = {"lateral_gradient_mps": 300.0, "n_faults": (1, 3), "fault_throw_cells": (8.0, 25.0),
+             "fault_dip_deg": (30.0, 80.0)}  # one to three bigger faults, lateral gradients
+FAMILIES: dict[str, LayeredParams | StyleParams] = {
+    "flatvel-a": LayeredParams(n_layers=(2, 5)),  # flat layers, velocity increasing with depth
+    # more flat layers, random velocity order, lateral gradients
+    "flatvel-b": LayeredParams(n_layers=(3, 8), min_thickness_cells=4, increasing=False,
+                               lateral_gradient_mps=300.0),
+    "curvevel-a": LayeredParams(n_layers=(2, 5), **_CURVE),  # curved, increasing with depth
+    # strongly curved layers, random velocity order
+    "curvevel-b": LayeredParams(n_layers=(3, 8), min_thickness_cells=4, increasing=False,
+                                lateral_gradient_mps=300.0, curvature_cells=(5.0, 15.0),
+                                interface_jitter=0.6),
+    "flatfault-a": LayeredParams(n_layers=(2, 5), n_faults=(1, 1)),  # cut by one fault
+    "flatfault-b": LayeredParams(n_layers=(4, 8), **_FAULTS_B),
+    "curvefault-a": LayeredParams(n_layers=(2, 5), n_faults=(1, 1), **_CURVE),
+    "curvefault-b": LayeredParams(n_layers=(4, 8), curvature_cells=(5.0, 15.0),
+                                  interface_jitter=0.6, **_FAULTS_B),
+    # smooth random field (approximates OpenFWI's natural-image style transfer)
+    "style-a": StyleParams(),
+    "style-b": StyleParams(spectral_slope=2.0, correlation_cells=(10.0, 40.0),  # rougher
                            contrast_mps=(1200.0, 3000.0), depth_trend=0.6, smooth_cells=1.0),
-               "rougher, more contrasted random field"),
-    )
 }
 
 
@@ -173,18 +138,18 @@ def family_params(family: str, params: dict[str, Any] | None = None) -> LayeredP
     Raises:
         ConfigError: unknown family or parameter name, or a value of the wrong type or range.
     """
-    fam = get_family(family)
+    defaults = FAMILIES[family_name(family)]
     if not params:
-        return fam.params
-    names = {f.name for f in dataclasses.fields(fam.params)}
+        return defaults
+    names = {f.name for f in dataclasses.fields(defaults)}
     unknown = sorted(set(params) - names)
     if unknown:
         raise ConfigError(
             f"family {family!r}: unknown parameter(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(names))}"
         )
-    fixed = {k: _checked(family, k, v, getattr(fam.params, k)) for k, v in params.items()}
-    out = dataclasses.replace(fam.params, **fixed)
+    fixed = {k: _checked(family, k, v, getattr(defaults, k)) for k, v in params.items()}
+    out = dataclasses.replace(defaults, **fixed)
     _check_consistent(family, out)
     return out
 
@@ -248,12 +213,12 @@ def check_seed(seed: int) -> None:
         raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed}")
 
 
-def get_family(family: str) -> Family:
-    """Look up a family by name (case and ``_``/``-`` insensitive)."""
+def family_name(family: str) -> str:
+    """The key of :data:`FAMILIES` that ``family`` names (case and ``_``/``-`` insensitive)."""
     key = str(family).strip().lower().replace("_", "-")
     if key not in FAMILIES:
         raise ConfigError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)}")
-    return FAMILIES[key]
+    return key
 
 
 def sample_rng(family: str, seed: int, index: int) -> np.random.Generator:
@@ -268,7 +233,7 @@ def make_velocity_maps(
     seed: int = 0,
     *,
     start: int = 0,
-    params: dict[str, Any] | LayeredParams | StyleParams | None = None,
+    params: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Generate ``n`` velocity maps of a family.
 
@@ -277,23 +242,20 @@ def make_velocity_maps(
         n: number of maps.
         seed: dataset seed.
         start: index of the first sample (sample ``start + j`` is the same in any batch).
-        params: overrides of the family's parameters (dict) or a full parameter dataclass.
+        params: overrides of the family's parameters (field name -> value).
 
     Returns:
         float32 array ``(n, 70, 70)`` in m/s, within 1500-4500 m/s.
     """
-    fam = get_family(family)
-    if isinstance(params, LayeredParams | StyleParams):
-        p = params
-    else:
-        p = family_params(fam.name, params)
+    name = family_name(family)
+    p = family_params(name, params)
     if int(n) < 0:
         raise ConfigError(f"number of maps must be >= 0, got {n}")
     check_seed(seed)
     maker = _layered_map if isinstance(p, LayeredParams) else _style_map
     out = np.empty((int(n), GRID_CELLS, GRID_CELLS), dtype=np.float32)
     for j in range(int(n)):
-        v = maker(p, sample_rng(fam.name, seed, start + j))
+        v = maker(p, sample_rng(name, seed, start + j))
         out[j] = np.clip(v, VELOCITY_MIN_MPS, VELOCITY_MAX_MPS)
     return out
 

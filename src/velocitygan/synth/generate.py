@@ -46,8 +46,8 @@ from .families import (
     VELOCITY_MAX_MPS,
     VELOCITY_MIN_MPS,
     check_seed,
+    family_name,
     family_params,
-    get_family,
     make_velocity_maps,
 )
 from .simulate import SimConfig, cpu_count, pool_context, resolve_sim_config, simulate_chunks
@@ -414,7 +414,7 @@ def generate_dataset(
     """
     family_params(family, params)  # fail early on a bad family or parameter name
     check_seed(seed)  # before the plan file is written
-    source = FamilySource(get_family(family).name, int(n_samples), int(seed), params)
+    source = FamilySource(family_name(family), int(n_samples), int(seed), params)
     return write_dataset(out_dir, source, shard_size=shard_size, val_fraction=val_fraction,
                          workers=workers, device=device, backend=backend, batch_size=batch_size,
                          progress=progress, overwrite=overwrite, name=name)
