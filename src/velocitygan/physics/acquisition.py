@@ -164,17 +164,13 @@ def ricker(peak_freq_hz: float, dt_s: float, nt: int) -> np.ndarray:
     ``(L-1)/2`` (73, i.e. 73 ms): ``w(k) = (1 - 2a^2) exp(-a^2)``, ``a = ((L-1)/2 - k) f dt pi``.
 
     Args:
-        peak_freq_hz: Peak frequency in Hz.
-        dt_s: Sample interval in seconds.
-        nt: Number of samples returned.
+        peak_freq_hz: Peak frequency in Hz (> 0; :class:`Acquisition` checks its own).
+        dt_s: Sample interval in seconds (> 0).
+        nt: Number of samples returned (>= 1).
 
     Returns:
         float32 array ``(nt,)``, unitless (peak value 1).
     """
-    if peak_freq_hz <= 0 or dt_s <= 0 or nt < 1:
-        raise ConfigError(
-            f"ricker needs positive peak_freq_hz, dt_s, nt; got {peak_freq_hz}, {dt_s}, {nt}"
-        )
     length = 2 * math.floor(2.2 / (peak_freq_hz * dt_s) / 2) + 1
     centre = (length - 1) // 2
     a = (centre - np.arange(length, dtype=np.float64)) * peak_freq_hz * dt_s * np.pi
