@@ -207,18 +207,15 @@ class _ShardWriter:
 
 def _chunks(todo, source: MapSource, chunk: int, processes: int = 0):
     """``((shard, first index, maps), maps)`` for every chunk of the shards in ``todo``, in
-    order. With ``processes > 1`` the maps are made by that many processes, each chunk split
-    among them, up to two chunks ahead of use."""
+    order, made up to two chunks ahead of use: by a background thread (map making overlaps the
+    simulation, which releases the GIL), or with ``processes > 1`` by that many processes, each
+    chunk split among them."""
     spans = [(k, c, min(c + chunk, b)) for k, a, b in todo for c in range(a, b, chunk)]
-    if processes <= 1:
-        for k, c, d in spans:
-            maps = source.maps(c, d)
-            yield (k, c, maps), maps
-        return
-    pool = ProcessPoolExecutor(processes, mp_context=pool_context())
+    pool = (ProcessPoolExecutor(processes, mp_context=pool_context()) if processes > 1
+            else ThreadPoolExecutor(1, thread_name_prefix="vgan-maps"))
 
     def submit(c: int, d: int) -> list[Future]:
-        cuts = np.linspace(c, d, min(processes, d - c) + 1).round().astype(int)
+        cuts = np.linspace(c, d, min(max(1, processes), d - c) + 1).round().astype(int)
         return [pool.submit(source.maps, int(lo), int(hi))
                 for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
 
@@ -237,8 +234,8 @@ def _chunks(todo, source: MapSource, chunk: int, processes: int = 0):
 def map_processes(source: MapSource, cfg: SimConfig) -> int:
     """Processes that make the maps of an in-process (GPU) run: one Python thread makes ~600
     curvefault-b maps/s, slower than a GPU simulates them, so half the cores (at most 8) make
-    maps there, leaving the rest to the writer threads; 0 (maps made in the simulating loop's
-    own thread) on the CPU, where simulation is 100 times slower than map making, and where
+    maps there, leaving the rest to the writer threads; 0 (maps made by one background
+    thread) on the CPU, where simulation is 100 times slower than map making, and where
     fewer than 4 cores are free (measured on 2 cores: extra processes slowed the run)."""
     on_gpu = cfg.device.startswith("cuda")
     if cfg.workers > 1 or not on_gpu or not isinstance(source, FamilySource):

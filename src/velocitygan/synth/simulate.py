@@ -12,8 +12,6 @@ import dataclasses
 import math
 import multiprocessing
 import os
-import queue
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
@@ -144,7 +142,7 @@ def _in_process(
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="vgan-write") as io:
         # in order; up to WRITERS + 1 chunks wait to be written while the next one is simulated
         pending: deque[tuple[Any, Future]] = deque()
-        for key, maps in _prefetch(chunks):
+        for key, maps in chunks:
             while len(pending) > WRITERS or (pending and pending[0][1].done()):
                 done_key, fut = pending.popleft()
                 yield done_key, fut.result()
@@ -153,48 +151,6 @@ def _in_process(
         while pending:
             done_key, fut = pending.popleft()
             yield done_key, fut.result()
-
-
-def _prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
-    """Produce ``items`` in a background thread (map generation overlaps the simulation, which
-    releases the GIL), ``depth`` ahead; exceptions are re-raised here."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        """Queue ``item`` unless the consumer stopped; False if it did."""
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(done)
-        except BaseException as exc:  # handed to the consumer thread
-            put(exc)
-        finally:  # a generator of chunks ends here, in its own thread (map processes stop)
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def pool_context() -> multiprocessing.context.BaseContext:
