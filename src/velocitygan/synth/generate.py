@@ -298,7 +298,7 @@ def write_dataset(
     val_fraction: float | None = None,
     workers: int | None = None, device: str = "auto", backend: str = "auto",
     batch_size: int | None = None, progress: bool = True, overwrite: bool = False,
-    name: str | None = None, extra: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> Path:
     """Simulate every map of ``source`` and write the dataset (layout in the module docstring).
 
@@ -332,10 +332,10 @@ def write_dataset(
                 if not _shard_done(out, k, a, b, source, acq)]
         done = source.n_samples - sum(b - a for _, a, b in todo)
         bounds = _simulate_shards(out, todo, source, cfg, acq, progress, done) if todo else {}
-        return _write_card(out, source, layout, shard_size, cfg, acq, name, extra, bounds)
+        return _write_card(out, source, layout, shard_size, cfg, acq, name, bounds)
 
 
-def _write_card(out, source, layout, shard_size, cfg, acq, name, extra, bounds) -> Path:
+def _write_card(out, source, layout, shard_size, cfg, acq, name, bounds) -> Path:
     """Split files and ``dataset.json``; amplitude bounds of shards simulated in this run come
     from ``bounds``, the others (kept from an earlier run) are read back."""
     shards = []
@@ -374,7 +374,6 @@ def _write_card(out, source, layout, shard_size, cfg, acq, name, extra, bounds) 
         "shards": shards,
         "splits": {sp: f"{sp}.txt" for sp in ("train", "val") if count[sp]},
         "velocitygan_version": __version__,
-        **(extra or {}),
     }
     write_json(out / "dataset.json", card)
     return out / "dataset.json"
