@@ -154,21 +154,14 @@ def _scratch(threads: int, floats: int) -> list[np.ndarray]:
     return [np.empty(floats, np.float32) for _ in range(threads)]
 
 
-def _available_bytes() -> int | None:
-    """MemAvailable of /proc/meminfo in bytes (None where unknown)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _threads_for_memory(threads: int, bytes_per_thread: int) -> int:
-    """At most ``threads``, and no more than half the available memory holds (at least 1)."""
-    available = _available_bytes()
-    if available is None:
+    """At most ``threads``, and no more than half of MemAvailable holds (at least 1; all
+    ``threads`` where /proc/meminfo does not say)."""
+    try:
+        line = next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                    if line.startswith("MemAvailable:"))
+        available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError, StopIteration):
         return threads
     return max(1, min(threads, available // 2 // max(1, bytes_per_thread)))
 
