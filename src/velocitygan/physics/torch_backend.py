@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from velocitygan.physics.acquisition import Acquisition
 
-__all__ = ["simulate_torch", "source_amplitudes", "sponge_axes", "sponge_profile"]
+__all__ = ["simulate_torch", "source_amplitudes", "sponge_axes"]
 
 C1, C2, C3 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0  # 4th-order 2nd-derivative weights
 STEPS_PER_CALL = 10  # time steps per (compiled) chunk
@@ -39,26 +39,8 @@ STEPS_PER_CALL = 10  # time steps per (compiled) chunk
 StepFn = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
-def sponge_profile(
-    acquisition: Acquisition, v_min_mps: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sponge of the padded grid: ``d(z, x) = kappa[n] * profile[z, x]`` in 1/s.
-
-    Args:
-        acquisition: Grid and pad width ``P``.
-        v_min_mps: ``(N,)`` minimum velocity of each model in m/s.
-
-    Returns:
-        ``kappa`` ``(N,)`` in 1/s and the unitless ``profile`` ``(nz+2P, nx+2P)`` in [0, 1].
-    """
-    kappa = acquisition.sponge_strength(v_min_mps)  # (N,)
-    rel_z, rel_x = sponge_axes(acquisition, v_min_mps.device, v_min_mps.dtype)
-    in_lr = rel_x > 0  # left/right zones cover the full height, corners included
-    return kappa, torch.where(in_lr[None, :], rel_x[None, :], rel_z[:, None])
-
-
 def sponge_axes(
-    acquisition: Acquisition, device: torch.device | None = None, dtype: torch.dtype | None = None
+    acquisition: Acquisition, device: torch.device | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Unitless sponge profiles ``(dist / (P-1))^2`` along depth ``(nz+2P,)`` and x ``(nx+2P,)``.
 
@@ -66,10 +48,9 @@ def sponge_axes(
     profile where it is positive (left/right zones, corners included), else the depth profile.
     """
     pad = acquisition.pad_cells
-    dtype = dtype or torch.float32
 
     def dist(n: int) -> torch.Tensor:
-        i = torch.arange(n + 2 * pad, device=device, dtype=dtype)
+        i = torch.arange(n + 2 * pad, device=device, dtype=torch.float32)
         return torch.clamp(pad - 1 - i, min=0) + torch.clamp(i - (pad + n), min=0)
 
     return (dist(acquisition.nz) / (pad - 1)) ** 2, (dist(acquisition.nx) / (pad - 1)) ** 2
@@ -78,16 +59,9 @@ def sponge_axes(
 def source_amplitudes(
     velocity_mps: torch.Tensor, acquisition: Acquisition, wavelet: torch.Tensor
 ) -> torch.Tensor:
-    """What the recipe adds at each source after each step: ``(v[src] dt)^2 w(t)``.
-
-    Args:
-        velocity_mps: ``(N, nz, nx)`` velocity in m/s (differentiable).
-        acquisition: Source cells and time step.
-        wavelet: ``(nt,)`` source time function.
-
-    Returns:
-        ``(N, n_shots, nt)`` amplitudes (pressure units of the records).
-    """
+    """What the recipe adds at each source after each step, ``(v[src] dt)^2 w(t)``:
+    ``(N, n_shots, nt)`` (pressure units of the records) from ``(N, nz, nx)`` velocity in m/s
+    (differentiable) and the ``(nt,)`` source time function."""
     src_x = torch.tensor(acquisition.src_x, device=velocity_mps.device)
     beta = (velocity_mps[:, acquisition.src_z, src_x] * acquisition.dt_s) ** 2  # (N, S)
     return beta[:, :, None] * wavelet.to(velocity_mps.dtype)[None, None, :]
@@ -214,7 +188,9 @@ def simulate_torch(
     n_models, n_shots, dev = velocity_mps.shape[0], acq.n_shots, velocity_mps.device
     v_pad = F.pad(velocity_mps[:, None], (pad, pad, pad, pad), mode="replicate")  # (N,1,H,W)
     alpha = (v_pad * (acq.dt_s / acq.dx_m)) ** 2
-    kappa, profile = sponge_profile(acq, velocity_mps.detach().amin(dim=(1, 2)))
+    kappa = acq.sponge_strength(velocity_mps.detach().amin(dim=(1, 2)))  # (N,) in 1/s
+    rel_z, rel_x = sponge_axes(acq, dev)  # damping kappa * profile, unitless profile in [0, 1]
+    profile = torch.where(rel_x[None, :] > 0, rel_x[None, :], rel_z[:, None])
     src_x = torch.tensor(acq.src_x, device=dev) + pad
     src_z = acq.src_z + pad
     src_amp = source_amplitudes(velocity_mps, acq, wavelet)  # (N, S, nt)
