@@ -8,11 +8,8 @@ command and seed give the same data on any machine:
   the fastest exact path for the device: on the CPU a C++ kernel with the recipe's exact
   adjoint (:mod:`~velocitygan.physics.cpu_kernel`), on CUDA ``torch.compile`` without autograd.
 * ``"deepwave"`` (by name only, where the deepwave package is installed): the fast
-  approximation, a C/CUDA propagator with a PML; its output is negated and advanced one sample
-  to match OpenFWI's convention. The PML absorbs the late boundary echo that the recipe's
-  sponge leaves on maps with fast edges, so the records differ from the recipe's by 0.9-4.6 %
-  relative L2 on most families (0.1-0.3 % on models with slow edges; see
-  :mod:`velocitygan.physics.deepwave_backend`).
+  approximation, a C/CUDA propagator whose PML absorbs the late boundary echo that the recipe's
+  sponge leaves (:mod:`velocitygan.physics.deepwave_backend`).
 
 Convention (identical to the data published by OpenFWI): output ``(N, shots, nt, receivers)``
 float32 raw pressure, sample ``t`` at time ``t * dt``; a 15 Hz Ricker whose peak is at sample 73
