@@ -4,9 +4,10 @@ Usage (after ``velocitygan study benchmark ... --out DIR``):
     python bench/package_pretrained.py DIR --run velocitygan-seed0 --name flatvel-a \
         --remake "velocitygan study benchmark --family flatvel-a ... --out DIR"
 
-Writes ``src/velocitygan/weights/NAME.pt`` (generator and critic in bfloat16, no optimiser
-state) and ``NAME.json`` (data recipe and seeds, settings, test metrics from the benchmark's
-own evaluation, date, package version, the command that remakes it).
+Writes ``src/velocitygan/weights/NAME.pt`` (generator and critic as trained, in float32, no
+optimiser state: the file the card's metrics were measured on) and ``NAME.json`` (data recipe
+and seeds, settings, test metrics from the benchmark's own evaluation, date, package version,
+the command that remakes it).
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ def main() -> None:
 
     settings = json.loads((args.study / "benchmark.json").read_text())
     with open(args.study / "benchmark.csv", newline="") as fh:
-        row = next(r for r in csv.DictReader(fh) if f"{r['model']}-seed{r['seed']}" == args.run)
+        rows = [r for r in csv.DictReader(fh) if f"{r['model']}-seed{r['seed']}" == args.run]
+    if not rows:
+        raise SystemExit(f"{args.study / 'benchmark.csv'} has no run {args.run}")
+    row = rows[0]
     src = args.study / "runs" / args.run / "last.pt"
     WEIGHTS.mkdir(exist_ok=True)
-    size = slim_checkpoint(src, WEIGHTS / f"{args.name}.pt", bf16=True)
+    size = slim_checkpoint(src, WEIGHTS / f"{args.name}.pt")
     if size > MAX_BYTES:
         raise SystemExit(f"{size / 2**20:.1f} MB is over the 15 MB a bundled model may take")
     cfg = load_checkpoint(WEIGHTS / f"{args.name}.pt")["config"]
@@ -58,7 +62,7 @@ def main() -> None:
                  "rmse_mps": float(row["rmse_mps"]), "ssim": float(row["ssim"]),
                  "mae": float(row["mae"]), "rmse": float(row["rmse"]),
                  "ssim_convention": "OpenFWI (Gaussian 11x11, sigma 1.5, zero padding)"},
-        "storage": "bfloat16 weights, no optimiser state",
+        "storage": "float32 weights, no optimiser state",
         "date": dt.date.today().isoformat(), "velocitygan_version": __version__,
         "remake": args.remake,
     }

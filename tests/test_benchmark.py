@@ -7,12 +7,13 @@ import csv
 from velocitygan.cli import main
 
 TINY = ["--set", "width=0.125", "--set", "critic_width=0.125", "--set", "batch_size=4",
-        "--set", "workers=0", "--set", "epochs=1000", "--set", "log_every_steps=1000"]
+        "--set", "workers=0",
+        "--set", "log_every_steps=1000"]
 
 
-def _bench(out, budget: str = "0.02") -> int:
+def _bench(out, budget: str = "0.02", models: str = "velocitygan,inversionnet") -> int:
     return main(["study", "benchmark", "--family", "flatvel-a", "--budget-min", budget,
-                 "--models", "velocitygan,inversionnet", "--seeds", "0", "--out", str(out),
+                 "--models", models, "--seeds", "0", "--out", str(out),
                  "--train-samples", "12", "--test-samples", "4", *TINY])
 
 
@@ -41,9 +42,16 @@ def test_benchmark_trains_each_model_for_the_budget_and_scores_the_test_set(tmp_
     mtime = last.stat().st_mtime_ns
     assert _bench(out) == 0
     assert last.stat().st_mtime_ns == mtime
+    # one model of the same study (as a second process would train it) is the same study
+    assert _bench(out, models="inversionnet") == 0
+    assert last.stat().st_mtime_ns == mtime
 
     # other settings into the same folder: one line, exit 2
     capsys.readouterr()
     assert _bench(out, budget="0.5") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "budget_min" in err
+    # an epoch count would end a run before its budget: refused
+    assert main(["study", "benchmark", "--family", "flatvel-a", "--budget-min", "1",
+                 "--out", str(tmp_path / "other"), "--set", "epochs=3"]) == 2
+    assert "epochs" in capsys.readouterr().err

@@ -24,8 +24,8 @@ def bundled(tiny, tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert main(train_args(tiny, run, "--epochs", "1")) == 0
     weights = tmp_path / "weights"
-    size = pretrained.slim_checkpoint(run / "last.pt", weights / "tiny.pt", bf16=True)
-    assert size < (run / "last.pt").stat().st_size / 2  # no optimiser state, half precision
+    size = pretrained.slim_checkpoint(run / "last.pt", weights / "tiny.pt")
+    assert size < (run / "last.pt").stat().st_size / 2  # no optimiser state
     write_json(weights / "tiny.json", {
         "name": "tiny", "file": "tiny.pt", "model": "velocitygan", "family": "tiny",
         "width": 0.0625, "test": {"samples": 8, "mae_mps": 1.0, "rmse_mps": 2.0, "ssim": 0.5},
@@ -43,9 +43,9 @@ def test_pretrained_name_works_wherever_a_checkpoint_is_read(bundled, tiny, tmp_
         out = tmp_path / f"{ckpt[-4:]}.npy"
         assert main(["predict", "-c", ckpt, "--input", str(tmp_path / "x.npy"),
                      "--out", str(out)]) == 0
-    # bf16 storage: the same maps within a few m/s
+    # the slim file predicts what the training checkpoint predicts
     a, b = np.load(tmp_path / "tiny.npy"), np.load(tmp_path / "t.pt.npy")
-    assert a.shape == (2, 1, 70, 70) and np.abs(a - b).max() < 30.0
+    assert a.shape == (2, 1, 70, 70) and np.abs(a - b).max() < 1e-3
     assert main(["evaluate", "-c", "pretrained:tiny", "--data", str(tiny["val"]),
                  "--out", str(tmp_path / "eval")]) == 0
     ft = tmp_path / "ft"
@@ -69,9 +69,21 @@ def test_bundled_models_fit_the_package_and_predict():
         path = pretrained.resolve_checkpoint("pretrained:" + card["name"])
         assert path.stat().st_size <= 15 * 2**20
         assert card["test"]["samples"] >= 500 and card["remake"]
+        from velocitygan.checkpoint import load_checkpoint
         from velocitygan.predict import load_model
 
+        cfg = load_checkpoint(path)["config"]
+        assert not any(cfg[k] for k in ("train", "val", "out", "dataset"))  # no local paths
         loaded = load_model("pretrained:" + card["name"])
         with torch.no_grad():
             y = loaded.model(torch.zeros(1, 5, 1000, 70))
         assert y.shape == (1, 1, 70, 70)
+
+
+def test_broken_model_card_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "x.pt").write_bytes(b"")
+    (tmp_path / "x.json").write_text("{not json")
+    monkeypatch.setattr(pretrained, "_weights_dir", lambda: tmp_path)
+    assert main(["pretrained"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "x.json" in err

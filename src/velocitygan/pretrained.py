@@ -2,20 +2,18 @@
 
 Each bundled model is two files in ``velocitygan/weights/``: ``NAME.pt`` (a slim velocitygan
 checkpoint: generator, critic, their configs, the dataset normalisation and the training
-settings; no optimiser state) and ``NAME.json``, its model card (data recipe and seeds,
+settings in float32; no optimiser state) and ``NAME.json``, its model card (data recipe and seeds,
 settings, test metrics, date, package version, and the command that remakes it).
 """
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .errors import ConfigError
+from .io import read_json
 
 __all__ = ["PREFIX", "list_pretrained", "model_card", "resolve_checkpoint", "slim_checkpoint"]
 
@@ -29,9 +27,17 @@ def _weights_dir() -> Path:
 def list_pretrained() -> list[dict[str, Any]]:
     """The model cards of every bundled model, sorted by name."""
     folder = _weights_dir()
-    cards = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    return [json.loads(p.read_text(encoding="utf-8")) for p in cards
-            if (p.with_suffix(".pt")).is_file()]
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    cards = [(p, read_json(p)) for p in paths if p.with_suffix(".pt").is_file()]
+    bad = [str(p) for p, card in cards if not card or not _CARD_KEYS <= set(card)]
+    if bad:
+        raise ConfigError(f"{bad[0]}: not a model card (needs {', '.join(sorted(_CARD_KEYS))}); "
+                          "reinstall velocitygan")
+    return [card for _, card in cards]
+
+
+_CARD_KEYS = {"name", "file", "model", "family", "width", "test", "date", "velocitygan_version",
+              "remake"}
 
 
 def model_card(name: str) -> dict[str, Any]:
@@ -54,19 +60,20 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return _weights_dir() / card["file"]
 
 
-def slim_checkpoint(src: str | Path, dst: str | Path, *, bf16: bool = False) -> int:
-    """Copy a training checkpoint without its optimiser and RNG state (what a user needs to
-    predict, evaluate or fine-tune); ``bf16`` halves the size. Returns the size in bytes."""
+def slim_checkpoint(src: str | Path, dst: str | Path) -> int:
+    """Copy a training checkpoint without its optimiser and RNG state and without the paths of
+    the machine it was trained on (what a user needs to predict, evaluate or fine-tune).
+    Returns the size in bytes."""
     from .checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(src)
     keep = ("model", "dataset", "generator", "discriminator", "epoch", "step", "config",
             "metrics")
     slim = {k: ckpt[k] for k in keep if k in ckpt}
-    if bf16:
-        for part in ("generator", "discriminator"):
-            if slim.get(part) is not None:
-                slim[part] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v
-                              for k, v in slim[part].items()}
+    if "config" in slim:
+        slim["config"] = {**slim["config"], **dict.fromkeys(_LOCAL_PATHS, "")}
     save_checkpoint(dst, slim)
     return Path(dst).stat().st_size
+
+
+_LOCAL_PATHS = ("train", "val", "out", "init_from", "dataset")

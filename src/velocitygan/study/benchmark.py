@@ -6,11 +6,14 @@ Layout under ``DIR``: ``data/`` (training maps, seed ``data_seed``, with a valid
 run each), ``evals/MODEL-seedS/`` (the final weights on the test set), and the results
 ``benchmark.csv``, ``benchmark.md`` and ``benchmark.png`` (test MAE against wall-clock time).
 
-Every run trains with ``time_limit_min = budget_min``, so its cosine schedule ends with the
-budget. The test set is the runs' monitoring split (``val``): its curve is drawn, but the scores
-are of each run's final weights (``last.pt``), never of a checkpoint picked by looking at it.
-A rerun of the same study resumes interrupted runs and reuses finished ones; a rerun with other
-settings into the same folder is refused.
+Every run trains until ``time_limit_min = budget_min`` (never stopped early by an epoch
+count), so its cosine schedule ends with the budget. The test set is the runs' monitoring split
+(``val``) so that the figure shows test MAE against time; nothing in training reads it (the
+schedules depend on time only), and the scores are of each run's final weights (``last.pt``),
+never of a checkpoint picked by looking at the curve. A rerun resumes interrupted runs and reuses
+finished ones. ``benchmark.json`` holds the settings that every run shares (not the models and
+seeds, so that separate processes can train different runs of one study at once); a rerun with
+other settings, or a run folder trained with another configuration, is refused.
 """
 
 from __future__ import annotations
@@ -78,22 +81,47 @@ class BenchmarkSettings:
             raise ConfigError("the test seed must differ from the training data seed")
         if self.train_samples < 10 or self.test_samples < 1:
             raise ConfigError("need >= 10 training samples and >= 1 test sample")
-        reserved = {"model", "seed", "time_limit_min", "train", "val", "dataset", "out"}
+        reserved = {"model", "seed", "time_limit_min", "train", "val", "dataset", "out",
+                    "epochs", "max_steps", "init_from"}
         if reserved & set(self.overrides):
             raise ConfigError(f"the benchmark sets {', '.join(sorted(reserved))} itself; "
                               "do not override them")
+        for model in self.models:  # a bad --config or --set fails before any data is made
+            self.run_config(model, self.seeds[0], Path("."))
+
+    def run_config(self, model: str, seed: int, out: Path) -> Any:
+        """The resolved training configuration of run ``MODEL-seedS`` in study folder ``out``."""
+        from ..train import resolve_config
+        from ..train.run import absolute_paths
+
+        overrides = {"progress": "log", "tensorboard": False, **self.overrides,
+                     "model": model, "seed": seed, "time_limit_min": float(self.budget_min),
+                     "epochs": _NO_EPOCH_LIMIT, "max_steps": 0,
+                     "train": str(out / "data" / "train.txt"),
+                     "val": str(out / "test" / "train.txt"),
+                     "dataset": str(out / "data" / "dataset.json"),
+                     "out": str(out / "runs" / f"{model}-seed{seed}")}
+        return absolute_paths(resolve_config(file=self.config, overrides=overrides))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly settings (what ``benchmark.json`` stores)."""
+        """The settings every run shares (what ``benchmark.json`` stores)."""
         d = asdict(self)
-        d["models"], d["seeds"] = list(self.models), list(self.seeds)
+        del d["models"], d["seeds"]
         return d
+
+
+_NO_EPOCH_LIMIT = 1_000_000  # the budget, not an epoch count, ends every run
+# run settings that may differ between sessions of one run (they do not change the result)
+_SESSION_KEYS = ("progress", "tensorboard", "workers", "log_every_steps")
 
 
 def _claim(out: Path, settings: BenchmarkSettings) -> None:
     """Store the settings in ``out/benchmark.json``, or refuse if it holds other ones."""
     path, now = out / "benchmark.json", stamp(settings.to_dict())
     stored = read_json(path)
+    if stored is None and path.exists():
+        raise ConfigError(f"{path} is unreadable; remove it (and the runs it describes) or use "
+                          "another --out")
     if stored is None:
         write_json(path, now)
     elif stored != now:
@@ -113,19 +141,23 @@ def _curve(run: Path, batch_size: int) -> list[dict[str, float]]:
              "val_mae_mps": float(r["val_mae_mps"])} for r in rows]
 
 
-def _train_one(settings: BenchmarkSettings, model: str, seed: int, card: Path, test: Path,
-               run: Path) -> Any:
-    """Train (resume, or reuse when finished) one run; returns its resolved config."""
-    from ..train import resolve_config, train
-    from ..train.run import absolute_paths
+def _train_one(cfg: Any, log: Callable[[str], None]) -> None:
+    """Train run ``cfg.out``: resume it if interrupted (a finished one stops at once); refuse a
+    run folder trained with another configuration."""
+    from ..checkpoint import load_checkpoint
+    from ..train import train
 
-    overrides = {"progress": "log", "tensorboard": False, **settings.overrides,
-                 "model": model, "seed": seed, "time_limit_min": float(settings.budget_min),
-                 "train": str(card.parent / "train.txt"), "val": str(test), "dataset": str(card),
-                 "out": str(run)}
-    cfg = absolute_paths(resolve_config(file=settings.config, overrides=overrides))
-    train(cfg, resume=(run / "last.pt").is_file())
-    return cfg
+    last = Path(cfg.out) / "last.pt"
+    if last.is_file():
+        there, now = load_checkpoint(last).get("config", {}), cfg.to_dict()
+        changed = [k for k in now if k not in _SESSION_KEYS and there.get(k) != now[k]]
+        if changed:
+            what = ", ".join(f"{k} {there.get(k)!r} (there) vs {now[k]!r} (now)"
+                             for k in changed)
+            raise ConfigError(f"{cfg.out} holds a run with other settings: {what}; use another "
+                              "--out or remove that run folder")
+        log(f"resuming {cfg.out}")
+    train(cfg, resume=last.is_file())
 
 
 def _evaluate(ckpt: Path, test: Path, out: Path) -> dict[str, Any]:
@@ -137,7 +169,8 @@ def _evaluate(ckpt: Path, test: Path, out: Path) -> dict[str, Any]:
     m = read_json(out / "metrics.json") or {}
     if m.get("stamp") == st:
         return m
-    return evaluate_checkpoint(ckpt, test, out, figures=False, extra={"stamp": st})
+    return evaluate_checkpoint(ckpt, test, out, figures=False,
+                               extra={"stamp": st, "threads": torch.get_num_threads()})
 
 
 def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
@@ -150,18 +183,19 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     _claim(out, settings)
-    card = Path(generate_dataset(out / "data", settings.family, settings.train_samples,
-                                 seed=settings.data_seed, val_fraction=0.1))
-    test_card = Path(generate_dataset(out / "test", settings.family, settings.test_samples,
-                                      seed=settings.test_seed, val_fraction=0.0))
-    test = test_card.parent / "train.txt"  # the whole test set (no split of its own)
+    generate_dataset(out / "data", settings.family, settings.train_samples,
+                     seed=settings.data_seed, val_fraction=0.1)
+    generate_dataset(out / "test", settings.family, settings.test_samples,
+                     seed=settings.test_seed, val_fraction=0.0)
+    test = out / "test" / "train.txt"  # the whole test set (no split of its own)
     rows, curves = [], {}
     for model in settings.models:
         for seed in settings.seeds:
             name = f"{model}-seed{seed}"
             run = out / "runs" / name
             log(f"benchmark: {name}, {settings.budget_min:g} min")
-            cfg = _train_one(settings, model, seed, card, test, run)
+            cfg = settings.run_config(model, seed, out)
+            _train_one(cfg, log)
             curve = _curve(run, cfg.batch_size)
             m = _evaluate(run / "last.pt", test, out / "evals" / name)
             last = curve[-1] if curve else {"time_s": 0.0, "steps": 0, "epoch": 0}
@@ -172,7 +206,7 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
                 "steps": last["steps"], "samples_seen": last["steps"] * cfg.batch_size,
                 "test_samples": m["samples"], "mae": m["mae"], "rmse": m["rmse"],
                 "ssim": m["ssim"], "mae_mps": m["mae_mps"], "rmse_mps": m["rmse_mps"],
-                "config": settings.config or "openfwi", "threads": torch.get_num_threads(),
+                "config": settings.config or "openfwi", "threads": m.get("threads", ""),
                 "device": m["device"], "checkpoint": str(run / "last.pt"),
             })
             write_csv(out / "benchmark.csv", rows, CSV_COLUMNS)  # kept current while running

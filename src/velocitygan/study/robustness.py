@@ -23,6 +23,7 @@ from ..data import DatasetSpec
 from ..errors import ConfigError
 from ..io import read_json, stamp, write_csv, write_text
 from ..perturb import RawPerturbation
+from ..pretrained import PREFIX, resolve_checkpoint
 from .tables import markdown_table
 
 __all__ = ["Condition", "robustness_conditions", "run_robustness", "CSV_COLUMNS"]
@@ -119,8 +120,10 @@ def _labels(checkpoints: Sequence[str | Path]) -> list[tuple[str, Path]]:
     for item in checkpoints:
         text = str(item)
         label, sep, path = text.partition("=")
-        if sep and not Path(text).exists():
-            out.append((label.strip(), Path(path)))
+        if text.startswith(PREFIX):
+            out.append((text, resolve_checkpoint(text)))
+        elif sep and not Path(text).exists():
+            out.append((label.strip(), resolve_checkpoint(path)))
         else:
             out.append((_model_label(Path(text)), Path(text)))
     seen: dict[str, int] = {}

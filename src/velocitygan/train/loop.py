@@ -59,13 +59,18 @@ class StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-def any_rank(flag: bool, ts: TrainState) -> bool:
-    """True if ``flag`` holds on any process (one tiny all-reduce under DDP)."""
+def rank_max(value: float, ts: TrainState) -> float:
+    """The largest ``value`` over all processes (one tiny all-reduce under DDP)."""
     if not ts.env.enabled:
-        return flag
-    t = torch.tensor([float(flag)], device=ts.env.device)
+        return value
+    t = torch.tensor([float(value)], device=ts.env.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return float(t.item())
+
+
+def any_rank(flag: bool, ts: TrainState) -> bool:
+    """True if ``flag`` holds on any process."""
+    return rank_max(float(flag), ts) > 0.0
 
 
 def limit_reached(ts: TrainState) -> bool:
@@ -206,7 +211,8 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
         else:
             _add(ts.sums, parts)
         now = time.perf_counter()
-        ts.elapsed_s += now - t0
+        # every process keeps the slowest one's clock: the same lr and the same time limit
+        ts.elapsed_s = rank_max(ts.elapsed_s + now - t0, ts)
         ts.epoch_time_s += now - t0
         ts.epoch_samples += x.shape[0] * ts.env.world_size
         n_last += x.shape[0] * ts.env.world_size

@@ -149,6 +149,10 @@ def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
     vloader = val_loader(val_ds, cfg, env)
     ts.total_steps = cfg.max_steps or cfg.epochs * batches_per_epoch(train_ds, cfg, env)
     row: dict[str, Any] = {}
+    if ts.epoch >= cfg.epochs or limit_reached(ts):
+        log.info(f"nothing to train: the run is at epoch {ts.epoch}/{cfg.epochs} after "
+                 f"{ts.elapsed_s / 60:.1f} of {cfg.time_limit_min or 'unlimited'} min; raise "
+                 "--epochs or --set time_limit_min=... to continue it")
     with StopFlag() as stop:
         try:
             while ts.epoch < cfg.epochs and not limit_reached(ts):

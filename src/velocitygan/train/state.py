@@ -40,7 +40,7 @@ class TrainState:
     step: int = 0  # iterations done in total (one batch = one iteration)
     batches_done: int = 0  # iterations done in the epoch in progress
     best_val_mae: float = math.inf
-    elapsed_s: float = 0.0  # training wall time over all sessions
+    elapsed_s: float = 0.0  # training + validation seconds over all sessions (the budget)
     sums: dict[str, float] = field(default_factory=dict)  # loss sums of the epoch in progress
     skipped: int = 0  # batches skipped for a non-finite loss in the epoch in progress
     epoch_time_s: float = 0.0  # step time spent in the epoch in progress
