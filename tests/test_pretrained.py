@@ -64,7 +64,8 @@ def test_unknown_pretrained_name_is_one_line(bundled, tiny, tmp_path, capsys):
 
 def test_bundled_models_fit_the_package_and_predict():
     cards = pretrained.list_pretrained()
-    assert {c["name"] for c in cards} >= {"flatvel-a"}
+    if not cards:  # issue 15: no benchmark run has yet earned a place in the package
+        pytest.skip("no pretrained weights bundled yet")
     for card in cards:
         path = pretrained.resolve_checkpoint("pretrained:" + card["name"])
         assert path.stat().st_size <= 15 * 2**20

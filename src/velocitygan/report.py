@@ -23,7 +23,7 @@ from .io import read_json, write_text
 __all__ = ["read_metrics_csv", "curves_figure", "write_report", "PUBLISHED"]
 
 GENERATOR_COLUMNS = ("g_loss", "l1", "l2", "adv", "loss", "train_loss")  # adv: -mean D(G(x))
-CRITIC_COLUMNS = ("d_loss", "wasserstein", "gp", "adv_share")
+CRITIC_COLUMNS = ("d_loss", "wasserstein", "gp")
 # OpenFWI benchmark, normalised units ("l1" training), from the published tables.
 PUBLISHED: dict[str, dict[str, float]] = {
     "flatvel-a": {"InversionNet MAE": 0.0131, "VelocityGAN MAE": 0.0118,
@@ -90,21 +90,25 @@ def curves_figure(cols: dict[str, list[float | None]]):
         x_name = "row"
     gen = [c for c in cols if c in GENERATOR_COLUMNS
            or (c.endswith("loss") and c not in CRITIC_COLUMNS)]  # fmt: skip
+    share = [c for c in ("adv_share",) if c in cols]  # a fraction in [0, 1], not a loss
     critic = [c for c in cols if c in CRITIC_COLUMNS]
     errors = [c for c in ("val_mae_mps", "val_rmse_mps") if c in cols]
     if not errors:
         errors = [c for c in ("val_mae", "val_rmse") if c in cols]
     panels = [p for p in (("Generator losses", gen), ("Critic (WGAN-GP)", critic),
+                          ("Adversarial share of the generator gradient", share),
                           ("Validation error", errors),
                           ("Validation SSIM", [c for c in ("val_ssim",) if c in cols])) if p[1]]
     if not panels:
         return None
     with rc_context(STYLE):
-        ncols = 2 if len(panels) == 4 else len(panels)  # 2 x 2 keeps four panels readable
+        ncols = 2 if len(panels) >= 4 else len(panels)  # two columns keep the panels readable
         nrows = -(-len(panels) // ncols)
         fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for ax, (title, names) in zip(axes, panels, strict=True):  # fmt: skip
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        for ax, (title, names) in zip(axes, panels, strict=False):  # fmt: skip
             for name in names:
                 xs, ys = _series(cols, x_name, name)
                 ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, lw=1.2, label=name)
@@ -115,7 +119,8 @@ def curves_figure(cols: dict[str, list[float | None]]):
             ax.set_xlabel(x_name.capitalize())
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             unit = " (m/s)" if any(n.endswith("_mps") for n in names) else ""
-            ylabel = {"Validation error": "Error" + unit, "Validation SSIM": "SSIM"}
+            ylabel = {"Validation error": "Error" + unit, "Validation SSIM": "SSIM",
+                      "Adversarial share of the generator gradient": "Share"}
             ax.set_ylabel(ylabel.get(title, "Loss"))
             ax.grid(alpha=0.3, lw=0.5)
             if len(names) > 1:

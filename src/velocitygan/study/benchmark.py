@@ -18,7 +18,6 @@ other settings, or a run folder trained with another configuration, is refused.
 
 from __future__ import annotations
 
-import csv
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -29,7 +28,9 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..evaluate import evaluate_once
 from ..io import read_json, stamp, write_csv, write_json, write_text
+from ..report import read_metrics_csv
 from .tables import fmt, markdown_table
 
 __all__ = ["BenchmarkSettings", "run_benchmark", "CSV_COLUMNS"]
@@ -133,12 +134,12 @@ def _claim(out: Path, settings: BenchmarkSettings) -> None:
 
 
 def _curve(run: Path, batch_size: int) -> list[dict[str, float]]:
-    """``(time_s, steps, samples_seen, val_mae_mps)`` of each validated epoch of a run."""
-    with open(run / "metrics.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("val_mae_mps")]
-    return [{"time_s": float(r["time_s"]), "steps": int(r["step"]),
-             "samples_seen": int(r["step"]) * batch_size, "epoch": int(r["epoch"]),
-             "val_mae_mps": float(r["val_mae_mps"])} for r in rows]
+    """``(time_s, steps, samples_seen, epoch, val_mae_mps)`` of each validated epoch of a run."""
+    cols = read_metrics_csv(run / "metrics.csv")
+    rows = zip(cols["time_s"], cols["step"], cols["epoch"], cols.get("val_mae_mps", []),
+               strict=False)
+    return [{"time_s": t, "steps": int(s), "samples_seen": int(s) * batch_size,
+             "epoch": int(e), "val_mae_mps": v} for t, s, e, v in rows if v is not None]
 
 
 def _train_one(cfg: Any, log: Callable[[str], None]) -> None:
@@ -158,19 +159,6 @@ def _train_one(cfg: Any, log: Callable[[str], None]) -> None:
                               "--out or remove that run folder")
         log(f"resuming {cfg.out}")
     train(cfg, resume=last.is_file())
-
-
-def _evaluate(ckpt: Path, test: Path, out: Path) -> dict[str, Any]:
-    """Evaluate ``ckpt`` on the test split, or reuse ``out/metrics.json`` made from the same
-    checkpoint file and split."""
-    from ..evaluate import evaluate_checkpoint
-
-    st = stamp({"split": str(test.resolve())}, [ckpt])
-    m = read_json(out / "metrics.json") or {}
-    if m.get("stamp") == st:
-        return m
-    return evaluate_checkpoint(ckpt, test, out, figures=False,
-                               extra={"stamp": st, "threads": torch.get_num_threads()})
 
 
 def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
@@ -197,7 +185,8 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
             cfg = settings.run_config(model, seed, out)
             _train_one(cfg, log)
             curve = _curve(run, cfg.batch_size)
-            m = _evaluate(run / "last.pt", test, out / "evals" / name)
+            m = evaluate_once(run / "last.pt", test, out / "evals" / name,
+                              extra={"threads": torch.get_num_threads()})
             last = curve[-1] if curve else {"time_s": 0.0, "steps": 0, "epoch": 0}
             curves[name] = curve
             rows.append({

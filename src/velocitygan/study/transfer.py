@@ -32,7 +32,8 @@ import numpy as np
 from ..data import SplitEntry, read_split, write_split
 from ..data.npyfile import open_npy
 from ..errors import ConfigError
-from ..io import read_json, save_npy, stamp, write_csv, write_text
+from ..evaluate import evaluate_once
+from ..io import save_npy, stamp, write_csv, write_text
 from .tables import markdown_table
 
 __all__ = ["TransferSettings", "prepare_dataset", "write_subset", "run_transfer", "CSV_COLUMNS"]
@@ -220,17 +221,6 @@ def _finetune_budget(settings: TransferSettings, k: int, batch: int, source_epoc
     return {"epochs": epochs, "val_every_epochs": epochs, **common}
 
 
-def _evaluate(ckpt: Path, split: Path, out: Path) -> dict[str, Any]:
-    """Evaluate, or reuse ``out/metrics.json`` made from this very checkpoint file and split."""
-    from ..evaluate import evaluate_checkpoint
-
-    st = stamp({"split": str(split.resolve())}, [ckpt])
-    m = read_json(out / "metrics.json") or {}
-    if m.get("stamp") == st:
-        return m
-    return evaluate_checkpoint(ckpt, split, out, figures=False, extra={"stamp": st})
-
-
 def _train_seconds(run: Path) -> float:
     """Training time of a run (``time_s`` of the last ``metrics.csv`` row; 0 if unknown)."""
     try:
@@ -281,7 +271,7 @@ def _model_rows(settings: TransferSettings, model: str, src_card: Path, tgt_card
             "train_samples": _count(src_card.parent / "train.txt")}
     rows = []
     for split, where, k in ((src_val, "source val", ""), (tgt_val, "target val", 0)):
-        m = _evaluate(src_best, split, out / "evals" / model / where.replace(" ", "-"))
+        m = evaluate_once(src_best, split, out / "evals" / model / where.replace(" ", "-"))
         rows.append(_row(info, m, k=k, init="source model", where=where, ckpt=src_best))
         log(f"{model}: source model on {where}: MAE {m['mae_mps']:.1f} m/s")
     for k, subset in subsets.items():
@@ -295,7 +285,7 @@ def _model_rows(settings: TransferSettings, model: str, src_card: Path, tgt_card
             run, pos = _train(settings, {
                 "model": model, "train": str(subset), "val": str(tgt_val),
                 "out": str(out / "runs" / model / f"{tag}-k{k}"), **budget, **extra}, log)
-            m = _evaluate(run / "last.pt", tgt_val, out / "evals" / model / f"{tag}-k{k}")
+            m = evaluate_once(run / "last.pt", tgt_val, out / "evals" / model / f"{tag}-k{k}")
             info = {**base, **pos, "train_samples": k}
             rows.append(_row(info, m, k=k, init=init, where="target val", ckpt=run / "last.pt"))
             log(f"{model}: {init} + K={k}: MAE {m['mae_mps']:.1f} m/s")
