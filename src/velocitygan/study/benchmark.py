@@ -206,8 +206,8 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
 
 def benchmark_markdown(rows: Sequence[dict[str, Any]], settings: BenchmarkSettings) -> str:
     """The results as a Markdown table with the machine and settings it was measured with."""
-    body = [[r["model"], r["seed"], fmt(r["mae_mps"], 1), fmt(r["rmse_mps"], 1),
-             fmt(r["ssim"], 4), fmt(r["mae"]), fmt(r["train_s"] / 60, 1), r["epochs"],
+    body = [[r["model"], r["seed"], f"{r['mae_mps']:.1f}", f"{r['rmse_mps']:.1f}",
+             fmt(r["ssim"], 4), fmt(r["mae"]), f"{r['train_s'] / 60:.1f}", r["epochs"],
              r["samples_seen"]] for r in rows]
     table = markdown_table(["model", "seed", "test MAE (m/s)", "RMSE (m/s)", "SSIM",
                             "MAE (norm.)", "train (min)", "epochs", "samples seen"], body)
