@@ -136,6 +136,15 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
+def differences(there: Mapping[str, Any], now: Mapping[str, Any],
+                keys: Iterable[str] | None = None) -> str:
+    """``"key old (there) vs new (now), ..."`` for the ``keys`` (default: all) whose values
+    differ between a stored and a fresh set of settings; ``""`` when none does."""
+    keys = sorted(set(there) | set(now)) if keys is None else list(keys)
+    return ", ".join(f"{k} {there.get(k)!r} (there) vs {now.get(k)!r} (now)"
+                     for k in keys if there.get(k) != now.get(k))
+
+
 def stamp(settings: Mapping[str, Any], files: Iterable[str | Path] = ()) -> dict[str, Any]:
     """What an output is made from, to keep with it: the output is current while its kept stamp
     equals a fresh one (``==``).

@@ -29,7 +29,7 @@ import torch
 
 from ..errors import ConfigError
 from ..evaluate import evaluate_once
-from ..io import read_json, stamp, write_csv, write_json, write_text
+from ..io import differences, read_json, stamp, write_csv, write_json, write_text
 from ..report import read_metrics_csv
 from .tables import fmt, markdown_table
 
@@ -125,10 +125,7 @@ def _claim(out: Path, settings: BenchmarkSettings) -> None:
                           "another --out")
     if stored is None:
         write_json(path, now)
-    elif stored != now:
-        changed = sorted(k for k in set(now) | set(stored) if stored.get(k) != now.get(k))
-        what = ", ".join(f"{k} {stored.get(k)!r} (there) vs {now.get(k)!r} (now)"
-                         for k in changed)
+    elif what := differences(stored, now):
         raise ConfigError(f"{out} holds a benchmark with other settings: {what}; use another "
                           "--out or remove that folder")
 
@@ -150,11 +147,9 @@ def _train_one(cfg: Any, log: Callable[[str], None]) -> None:
 
     last = Path(cfg.out) / "last.pt"
     if last.is_file():
-        there, now = load_checkpoint(last).get("config", {}), cfg.to_dict()
-        changed = [k for k in now if k not in _SESSION_KEYS and there.get(k) != now[k]]
-        if changed:
-            what = ", ".join(f"{k} {there.get(k)!r} (there) vs {now[k]!r} (now)"
-                             for k in changed)
+        now = cfg.to_dict()
+        keys = [k for k in now if k not in _SESSION_KEYS]
+        if what := differences(load_checkpoint(last).get("config", {}), now, keys):
             raise ConfigError(f"{cfg.out} holds a run with other settings: {what}; use another "
                               "--out or remove that run folder")
         log(f"resuming {cfg.out}")

@@ -33,7 +33,7 @@ from ..data import SplitEntry, read_split, write_split
 from ..data.npyfile import open_npy
 from ..errors import ConfigError
 from ..evaluate import evaluate_once
-from ..io import save_npy, stamp, write_csv, write_text
+from ..io import differences, save_npy, stamp, write_csv, write_text
 from .tables import markdown_table
 
 __all__ = ["TransferSettings", "prepare_dataset", "write_subset", "run_transfer", "CSV_COLUMNS"]
@@ -162,9 +162,7 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
         ck = load_checkpoint(last)
         keys = [k for k in _SAME_RUN if k in ck.get("config", {})]
         there, now = _run_stamp(ck["config"], keys), _run_stamp(cfg.to_dict(), keys)
-        changed = [k for k in keys if there[k] != now[k]]
-        if changed:
-            what = ", ".join(f"{k} {there[k]!r} (there) vs {now[k]!r} (now)" for k in changed)
+        if what := differences(there, now, keys):
             raise ConfigError(f"{out} holds a run with other settings: {what}; use another "
                               "--out for this study or remove that folder")
         done_steps = cfg.max_steps and ck.get("step", 0) >= cfg.max_steps
