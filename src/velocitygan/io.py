@@ -76,9 +76,10 @@ def preallocate(path: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
+def exclusive_lock(path: str | Path, what: str, *, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) for the block; another process
-    holding it gives a one-line :class:`ConfigError` naming ``what``."""
+    holding it gives a one-line :class:`ConfigError` naming ``what``, or with ``wait`` a wait
+    until it lets go."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -86,7 +87,7 @@ def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
         return
     with open(path, "a") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ConfigError(f"another process is writing {what}; wait for it to finish or "
                               "choose another output") from None

@@ -29,7 +29,7 @@ import torch
 
 from ..errors import ConfigError
 from ..evaluate import evaluate_once
-from ..io import differences, read_json, stamp, write_csv, write_json, write_text
+from ..io import differences, exclusive_lock, read_json, stamp, write_csv, write_json, write_text
 from ..report import read_metrics_csv
 from .tables import fmt, markdown_table
 
@@ -166,10 +166,12 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     _claim(out, settings)
-    generate_dataset(out / "data", settings.family, settings.train_samples,
-                     seed=settings.data_seed, val_fraction=0.1)
-    generate_dataset(out / "test", settings.family, settings.test_samples,
-                     seed=settings.test_seed, val_fraction=0.0)
+    # processes training other runs of this study wait here while the first one generates
+    with exclusive_lock(out / ".data.lock", f"the data of {out}", wait=True):
+        generate_dataset(out / "data", settings.family, settings.train_samples,
+                         seed=settings.data_seed, val_fraction=0.1)
+        generate_dataset(out / "test", settings.family, settings.test_samples,
+                         seed=settings.test_seed, val_fraction=0.0)
     test = out / "test" / "train.txt"  # the whole test set (no split of its own)
     rows, curves = [], {}
     for model in settings.models:
