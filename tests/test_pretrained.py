@@ -62,10 +62,12 @@ def test_unknown_pretrained_name_is_one_line(bundled, tiny, tmp_path, capsys):
     assert err.count("\n") == 1 and "pretrained:tiny" in err  # names the known ones
 
 
+BUNDLED = ("flatvel-a", "curvefault-a")
+
+
 def test_bundled_models_fit_the_package_and_predict():
     cards = pretrained.list_pretrained()
-    if not cards:  # issue 15: no benchmark run has yet earned a place in the package
-        pytest.skip("no pretrained weights bundled yet")
+    assert {card["name"] for card in cards} >= set(BUNDLED)
     for card in cards:
         path = pretrained.resolve_checkpoint("pretrained:" + card["name"])
         assert path.stat().st_size <= 15 * 2**20
@@ -79,6 +81,21 @@ def test_bundled_models_fit_the_package_and_predict():
         with torch.no_grad():
             y = loaded.model(torch.zeros(1, 5, 1000, 70))
         assert y.shape == (1, 1, 70, 70)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_inverts_what_generate_makes(tmp_path, name):
+    """The weights match the default physics: on maps that ``generate`` makes here with the
+    card's test seed, the error is the card's test MAE, give or take sampling noise."""
+    from velocitygan.evaluate import evaluate_checkpoint
+    from velocitygan.synth import generate_dataset
+
+    card = next(c for c in pretrained.list_pretrained() if c["name"] == name)
+    generate_dataset(tmp_path / "d", card["family"], 8, seed=card["data"]["test_seed"],
+                     val_fraction=0.0, workers=1, device="cpu", progress=False)
+    m = evaluate_checkpoint(pretrained.resolve_checkpoint("pretrained:" + name),
+                            tmp_path / "d" / "train.txt", tmp_path / "eval", figures=False)
+    assert m["mae_mps"] < 1.3 * card["test"]["mae_mps"]
 
 
 def test_broken_model_card_is_one_line(tmp_path, monkeypatch, capsys):

@@ -42,8 +42,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a velocitygan checkpoint (a path or ``pretrained:NAME``) safely
-    (``weights_only=True``)."""
+    """Load a velocitygan checkpoint (a path or ``pretrained:NAME``), ``weights_only=True``."""
     path = resolve_checkpoint(path)
     if not path.is_file():
         raise VelocityGANError(f"{path}: checkpoint not found")

@@ -3,7 +3,8 @@
 1. generate a small FlatVel-A-like dataset (``DIR/data``; skipped when already there);
 2. train VelocityGAN with the bundled ``cpu-demo`` config (``DIR/run``; resumed if interrupted);
 3. evaluate the best checkpoint on the validation split (``DIR/eval``: metrics.json,
-   per-sample table, best/median/worst figures) and draw the training curve;
+   per-sample table, best/median/worst figures) and write the run's report (``DIR/report.html``:
+   training curves, metrics, figures);
 4. print the validation MAE next to the trivial baseline (the mean training velocity map) and
    next to the bundled ``pretrained:flatvel-a`` model on the same maps (``DIR/eval-pretrained``).
 
@@ -13,7 +14,6 @@ Run: ``python -m velocitygan.demo --out demo``. Running it again reuses what is 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -46,27 +46,6 @@ def mean_map_baseline(train_split: Path, val_split: Path) -> float:
         abs_sum += float(np.abs(labels - mean_map).sum())
         pixels += labels.size
     return abs_sum / pixels
-
-
-def _training_curve(run_dir: Path, out_png: Path, baseline_mps: float) -> None:
-    """Validation MAE (m/s) per epoch with the baseline, as a PNG."""
-    from matplotlib.figure import Figure
-
-    from .plot import save_figure
-
-    with open(run_dir / "metrics.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["val_mae_mps"]]
-    minutes = [float(r["time_s"]) / 60 for r in rows]
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(minutes, [float(r["val_mae_mps"]) for r in rows], "o-", ms=3, label="VelocityGAN")
-    ax.axhline(baseline_mps, color="grey", ls="--", label="mean training map")
-    ax.set_xlabel("training time (min)")
-    ax.set_ylabel("validation MAE (m/s)")
-    ax.set_yscale("log")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    save_figure(fig, out_png, dpi=150)
 
 
 def _generate(data_dir: Path, samples: int, device: str) -> Path:
@@ -110,7 +89,6 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
     metrics = evaluate_checkpoint(run_dir / "best.pt", data_dir / "val.txt", eval_dir,
                                   dataset=card, device=device)
     baseline = mean_map_baseline(data_dir / "train.txt", data_dir / "val.txt")
-    _training_curve(run_dir, eval_dir / "training_curve.png", baseline)
     from .report import write_report
 
     report = write_report(run_dir, out=out / "report.html", eval_dir=eval_dir)
@@ -153,8 +131,7 @@ def _report(s: dict[str, Any]) -> str:
           if (p := s.get("pretrained")) else []),
         f"  data       {s['data']}  (dataset.json, train.txt, val.txt)",
         f"  run        {s['run']}  (config.toml, metrics.csv, best.pt, last.pt, tensorboard/)",
-        f"  evaluation {s['eval']}  (metrics.json, per_sample.csv, figures/*.png, "
-        "training_curve.png)",
+        f"  evaluation {s['eval']}  (metrics.json, per_sample.csv, figures/*.png)",
         f"  report     {s.get('report', '')}  (open in a browser: curves, metrics, samples)",
         f"  this run took {s['seconds_this_run'] / 60:.1f} min",
     ])

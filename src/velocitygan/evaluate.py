@@ -24,14 +24,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import __version__
-from .data import (
-    OPENFWI_DATASETS,
-    DatasetSpec,
-    OpenFWIDataset,
-    denormalize_seismic,
-    denormalize_velocity,
-)
+from .data import OPENFWI_DATASETS, DatasetSpec, OpenFWIDataset
 from .data.check import amplitude_problem
+from .data.transforms import denormalize_seismic, denormalize_velocity
 from .errors import DataError
 from .io import read_json, save_npy, stamp, write_csv, write_json
 from .metrics import MetricAccumulator, mae_per_sample, rmse_per_sample, ssim_per_sample
@@ -58,11 +53,7 @@ def _physics_misfit(pred_mps: torch.Tensor, x_norm: torch.Tensor, spec: DatasetS
 
 @torch.no_grad()
 def evaluate_model(
-    loaded: LoadedModel,
-    dataset: OpenFWIDataset,
-    *,
-    batch_size: int = 64,
-    physics: bool = False,
+    loaded: LoadedModel, dataset: OpenFWIDataset, *, batch_size: int = 64, physics: bool = False,
     keep_predictions: bool = False,
 ) -> tuple[dict[str, float], list[dict[str, Any]], np.ndarray | None]:
     """Run the model over ``dataset``; return (global metrics, per-sample rows, predictions m/s)."""
@@ -111,12 +102,8 @@ def evaluate_model(
 
 
 def write_sample_figures(
-    predictions_mps: np.ndarray,
-    dataset: OpenFWIDataset,
-    rows: list[dict[str, Any]],
-    out_dir: Path,
-    *,
-    dx_m: float = 10.0,
+    predictions_mps: np.ndarray, dataset: OpenFWIDataset, rows: list[dict[str, Any]],
+    out_dir: Path, *, dx_m: float = 10.0,
 ) -> dict[str, str]:
     """Best, median and worst samples by MAE as prediction | truth | error PNGs.
 
@@ -133,29 +120,19 @@ def write_sample_figures(
     picks = {"best": order[0], "median": order[len(order) // 2], "worst": order[-1]}
     written = {}
     for name, i in picks.items():
-        pred_mps = predictions_mps[i]
-        true_mps = dataset.raw(i)[1]
         r = rows[i]
         title = (f"{name}: sample {i} ({r['file']} #{r['index_in_file']})   "
                  f"MAE {r['mae_mps']:.1f} m/s   SSIM {r['ssim']:.3f}")  # fmt: skip
-        fig = comparison_figure(pred_mps, true_mps, dx_m=dx_m, title=title)
+        fig = comparison_figure(predictions_mps[i], dataset.raw(i)[1], dx_m=dx_m, title=title)
         written[name] = str(save_figure(fig, out_dir / "figures" / f"{name}.png").name)
     return written
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path,
-    split: str | Path,
-    out_dir: str | Path,
-    *,
-    dataset: str | Path | DatasetSpec | None = None,
-    batch_size: int = 64,
-    device: str = "auto",
-    raw_transform: RawTransform | None = None,
-    physics: bool = False,
-    figures: bool = True,
-    save_predictions: bool = False,
-    extra: dict[str, Any] | None = None,
+    checkpoint: str | Path, split: str | Path, out_dir: str | Path, *,
+    dataset: str | Path | DatasetSpec | None = None, batch_size: int = 64, device: str = "auto",
+    raw_transform: RawTransform | None = None, physics: bool = False, figures: bool = True,
+    save_predictions: bool = False, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on the labelled ``split``; write metrics, table and figures.
 
@@ -185,8 +162,7 @@ def evaluate_checkpoint(
     ds = OpenFWIDataset(split, spec, raw_transform=raw_transform)
     metrics, rows, preds = evaluate_model(
         loaded, ds, batch_size=batch_size, physics=physics,
-        keep_predictions=save_predictions or figures,  # 20 kB per sample
-    )  # fmt: skip
+        keep_predictions=save_predictions or figures)  # 20 kB per sample
     seconds = time.perf_counter() - t0
     result: dict[str, Any] = {
         **metrics,

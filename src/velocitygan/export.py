@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .data import DatasetSpec
+from .data import DatasetSpec, normalize_seismic
 from .data.transforms import _log_bounds
 from .errors import ConfigError, VelocityGANError
 from .io import atomic_path
@@ -59,10 +59,8 @@ def _onnx_modules():
         import onnx
         import onnxruntime
     except ImportError:
-        raise ConfigError(
-            "ONNX export needs the optional packages onnx and onnxruntime: "
-            "pip install 'velocitygan[onnx]'"
-        ) from None
+        raise ConfigError("ONNX export needs the optional packages onnx and onnxruntime: "
+                          "pip install 'velocitygan[onnx]'") from None
     return onnx, onnxruntime
 
 
@@ -75,14 +73,8 @@ def onnx_session(path: str | Path, threads: int | None = None):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def export_module(
-    net: nn.Module,
-    example: torch.Tensor,
-    path: str | Path,
-    *,
-    opset: int = 17,
-    metadata: dict[str, Any] | None = None,
-) -> None:
+def export_module(net: nn.Module, example: torch.Tensor, path: str | Path, *, opset: int = 17,
+                  metadata: dict[str, Any] | None = None) -> None:
     """Trace ``net`` (eval mode) on ``example`` into an ONNX file with a dynamic batch axis.
 
     Input is named ``seismic``, output ``velocity``; ``metadata`` goes into the model's
@@ -104,25 +96,9 @@ def export_module(
     onnx.save(model_proto, str(path))
 
 
-def _test_input(shape: tuple[int, ...], spec: DatasetSpec, physical: bool) -> np.ndarray:
-    """A reproducible batch spanning the training amplitude range (raw or normalised)."""
-    rng = np.random.default_rng(0)
-    raw = rng.standard_t(3, size=shape) * 2.0
-    raw = np.clip(raw, spec.data_min, spec.data_max).astype(np.float32)
-    if physical:
-        return raw
-    from .data import normalize_seismic
-
-    return normalize_seismic(raw, spec).astype(np.float32)
-
-
 def export_onnx(
-    checkpoint: str | Path,
-    onnx_path: str | Path,
-    *,
-    dataset: str | Path | DatasetSpec | None = None,
-    physical_units: bool = True,
-    opset: int = 17,
+    checkpoint: str | Path, onnx_path: str | Path, *,
+    dataset: str | Path | DatasetSpec | None = None, physical_units: bool = True, opset: int = 17,
     verify_batch: int = 2,
 ) -> dict[str, Any]:
     """Export a checkpoint's generator to ONNX (dynamic batch) and verify it in onnxruntime.
@@ -147,10 +123,11 @@ def export_onnx(
     gen = loaded.model.eval()
     net = PhysicalUnitsModel(gen, spec).eval() if physical_units else gen
     c = gen.config
-    x = torch.from_numpy(
-        _test_input((verify_batch, c["in_channels"], c["nt"], c["n_receivers"]), spec,
-                    physical_units)
-    )  # fmt: skip
+    # a reproducible test batch spanning the training amplitude range
+    raw = np.random.default_rng(0).standard_t(
+        3, size=(verify_batch, c["in_channels"], c["nt"], c["n_receivers"])) * 2.0
+    raw = np.clip(raw, spec.data_min, spec.data_max).astype(np.float32)
+    x = torch.from_numpy(raw if physical_units else normalize_seismic(raw, spec).astype(np.float32))
     onnx_path = Path(onnx_path)
     units = "raw amplitude -> m/s" if physical_units else "normalised -> normalised"
     meta = {"velocitygan_version": __version__, "units": units, "dataset": spec.name,

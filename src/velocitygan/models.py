@@ -6,10 +6,9 @@ layer, so reference checkpoints map onto ours by a key prefix only:
 * ``InversionNet.encoder`` holds ``convblock1``, ``convblock2_1`` ... ``convblock7_2``,
   ``convblock8``; ``InversionNet.decoder`` holds ``deconv1_1`` ... ``deconv5_2``, ``crop``
   (no parameters) and ``deconv6``. Each block keeps its layers in ``.layers`` (an
-  ``nn.Sequential``: conv, norm, activation), as in the reference code. A reference key
-  ``convblock1.layers.0.weight`` is ours ``encoder.convblock1.layers.0.weight``; a reference key
+  ``nn.Sequential``: conv, norm, activation), as in the reference code: a reference key
   ``deconv6.layers.1.running_mean`` is ours ``decoder.deconv6.layers.1.running_mean``
-  (see :func:`reference_key_to_ours`).
+  (:func:`reference_key_to_ours`).
 * ``Discriminator`` holds ``convblock1_1`` ... ``convblock4_2`` and ``convblock5`` (the score)
   with the reference names directly.
 
@@ -44,7 +43,6 @@ Size2 = int | tuple[int, int]
 
 
 def _scaled(channels: int, width: float) -> int:
-    """Channel count ``channels * width`` rounded, at least 1."""
     return max(1, int(round(channels * width)))
 
 
@@ -60,40 +58,22 @@ def _check_positive_int(value: Any, what: str, name: str) -> int:
     return value
 
 
-def _norm_layer(norm: str, channels: int) -> nn.Module | None:
-    """The normalisation layer for ``channels`` feature maps (None for ``"none"``)."""
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if norm == "layer":
-        # GroupNorm with one group == LayerNorm over (C, H, W), per-channel affine.
-        return nn.GroupNorm(1, channels)
-    if norm == "instance":
-        return nn.InstanceNorm2d(channels, affine=True)
-    return None
-
-
 class ConvBlock(nn.Module):
     """Conv2d (ConvTranspose2d with ``transpose``) -> norm ("batch", "layer", "instance" or
     "none") -> activation ("lrelu" = LeakyReLU 0.2, "tanh" or "none"), kept in ``.layers``."""
 
-    def __init__(
-        self,
-        in_ch: int,
-        out_ch: int,
-        *,
-        kernel_size: Size2 = 3,
-        stride: Size2 = 1,
-        padding: Size2 = 1,
-        norm: str = "batch",
-        activation: str = "lrelu",
-        transpose: bool = False,
-    ) -> None:
+    def __init__(self, in_ch: int, out_ch: int, *, kernel_size: Size2 = 3, stride: Size2 = 1,
+                 padding: Size2 = 1, norm: str = "batch", activation: str = "lrelu",
+                 transpose: bool = False) -> None:
         super().__init__()
         conv_cls = nn.ConvTranspose2d if transpose else nn.Conv2d
         layers: list[nn.Module] = [conv_cls(in_ch, out_ch, kernel_size, stride, padding)]
-        norm_layer = _norm_layer(norm, out_ch)
-        if norm_layer is not None:
-            layers.append(norm_layer)
+        if norm == "batch":
+            layers.append(nn.BatchNorm2d(out_ch))
+        elif norm == "layer":  # GroupNorm with one group == LayerNorm over (C, H, W)
+            layers.append(nn.GroupNorm(1, out_ch))
+        elif norm == "instance":
+            layers.append(nn.InstanceNorm2d(out_ch, affine=True))
         if activation == "lrelu":
             layers.append(nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
         elif activation == "tanh":
@@ -112,37 +92,24 @@ class CentreCrop(nn.Module):
         self.px = px
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.px
-        return x[..., p:-p, p:-p]
+        return x[..., self.px:-self.px, self.px:-self.px]
 
 
-def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def _encoder_specs(width: float) -> list[tuple[str, int, int, dict[str, Any]]]:
-    """(name, in, out, conv kwargs) of encoder stages 1-7 (before the full-extent conv)."""
+def _encoder_blocks(width: float, in_channels: int) -> OrderedDict[str, nn.Module]:
+    """Encoder stages 1-7 (before the full-extent conv): 1-4 along time only, 5-7 3x3."""
     c1, c2, c3, c4 = (_scaled(c, width) for c in (32, 64, 128, 256))
-    down_t = {"kernel_size": (3, 1), "stride": (2, 1), "padding": (1, 0)}
-    keep_t = {"kernel_size": (3, 1), "stride": 1, "padding": (1, 0)}
-    down = {"kernel_size": 3, "stride": 2, "padding": 1}
-    keep = {"kernel_size": 3, "stride": 1, "padding": 1}
-    return [
-        ("convblock1", -1, c1, {"kernel_size": (7, 1), "stride": (2, 1), "padding": (3, 0)}),
-        ("convblock2_1", c1, c2, down_t), ("convblock2_2", c2, c2, keep_t),
-        ("convblock3_1", c2, c2, down_t), ("convblock3_2", c2, c2, keep_t),
-        ("convblock4_1", c2, c3, down_t), ("convblock4_2", c3, c3, keep_t),
-        ("convblock5_1", c3, c3, down), ("convblock5_2", c3, c3, keep),
-        ("convblock6_1", c3, c4, down), ("convblock6_2", c4, c4, keep),
-        ("convblock7_1", c4, c4, down), ("convblock7_2", c4, c4, keep),
-    ]  # fmt: skip
-
-
-_CONV_KEYS = ("kernel_size", "stride", "padding")
-
-
-def _pair(v: Size2) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+    down = {"kernel_size": (3, 1), "stride": (2, 1), "padding": (1, 0)}
+    keep = {"kernel_size": (3, 1), "padding": (1, 0)}
+    return OrderedDict([
+        ("convblock1", ConvBlock(in_channels, c1, kernel_size=(7, 1), stride=(2, 1),
+                                 padding=(3, 0))),
+        ("convblock2_1", ConvBlock(c1, c2, **down)), ("convblock2_2", ConvBlock(c2, c2, **keep)),
+        ("convblock3_1", ConvBlock(c2, c2, **down)), ("convblock3_2", ConvBlock(c2, c2, **keep)),
+        ("convblock4_1", ConvBlock(c2, c3, **down)), ("convblock4_2", ConvBlock(c3, c3, **keep)),
+        ("convblock5_1", ConvBlock(c3, c3, stride=2)), ("convblock5_2", ConvBlock(c3, c3)),
+        ("convblock6_1", ConvBlock(c3, c4, stride=2)), ("convblock6_2", ConvBlock(c4, c4)),
+        ("convblock7_1", ConvBlock(c4, c4, stride=2)), ("convblock7_2", ConvBlock(c4, c4)),
+    ])
 
 
 class InversionNet(nn.Module):
@@ -158,24 +125,22 @@ class InversionNet(nn.Module):
     normalised velocity in [-1, 1]. With width 1.0 and the defaults: 24,409,123 parameters.
     """
 
-    def __init__(
-        self, *, width: float = 1.0, in_channels: int = 5, nt: int = 1000, n_receivers: int = 70
-    ) -> None:
+    def __init__(self, *, width: float = 1.0, in_channels: int = 5, nt: int = 1000,
+                 n_receivers: int = 70) -> None:
         super().__init__()
         name = "InversionNet"
         width = _check_width(width, name)
         in_channels = _check_positive_int(in_channels, "in_channels", name)
         nt = _check_positive_int(nt, "nt (time samples)", name)
         n_receivers = _check_positive_int(n_receivers, "n_receivers", name)
-        self.config: dict[str, Any] = {
-            "width": width, "in_channels": in_channels, "nt": nt, "n_receivers": n_receivers,
-        }  # fmt: skip
-        blocks: OrderedDict[str, nn.Module] = OrderedDict()
+        self.config: dict[str, Any] = {"width": width, "in_channels": in_channels, "nt": nt,
+                                       "n_receivers": n_receivers}
+        blocks = _encoder_blocks(width, in_channels)
         t, r = nt, n_receivers
-        for block_name, cin, cout, kw in _encoder_specs(width):
-            blocks[block_name] = ConvBlock(in_channels if cin < 0 else cin, cout, **kw)
-            (kt, kr), (st, sr), (pt, pr) = (_pair(kw[k]) for k in _CONV_KEYS)
-            t, r = _conv_out(t, kt, st, pt), _conv_out(r, kr, sr, pr)
+        for block in blocks.values():  # (t, r) after each conv
+            conv = block.layers[0]
+            t, r = ((n + 2 * p - k) // s + 1 for n, k, s, p in
+                    zip((t, r), conv.kernel_size, conv.stride, conv.padding, strict=True))
         # Full-extent conv: kernel (8, 9) at nt=1000, 70 receivers; adapts to other sizes.
         self.latent_kernel = (t, r)
         c4, c5 = _scaled(256, width), _scaled(512, width)
@@ -187,30 +152,27 @@ class InversionNet(nn.Module):
         """Map seismic ``(N, C, nt, n_receivers)`` to velocity ``(N, 1, 70, 70)`` in [-1, 1]."""
         expected = (self.config["in_channels"], self.config["nt"], self.config["n_receivers"])
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise VelocityGANError(
-                f"InversionNet expects input of shape (N, {expected[0]}, {expected[1]}, "
-                f"{expected[2]}) (shots, time samples, receivers), got {tuple(x.shape)}; "
-                "build the model with matching in_channels/nt/n_receivers"
-            )
+            raise VelocityGANError(f"InversionNet expects input of shape (N, {expected[0]}, "
+                                   f"{expected[1]}, {expected[2]}) (shots, time samples, "
+                                   f"receivers), got {tuple(x.shape)}; build the model with "
+                                   "matching in_channels/nt/n_receivers")
         return self.decoder(self.encoder(x))
 
 
 def _decoder_blocks(width: float) -> OrderedDict[str, nn.Module]:
     c1, c2, c3, c4, c5 = (_scaled(c, width) for c in (32, 64, 128, 256, 512))
     up = {"kernel_size": 4, "stride": 2, "padding": 1, "transpose": True}
-    return OrderedDict(
-        [
-            # 1x1 -> 5x5 (stride irrelevant at 1x1 input; kept 2 as in the reference)
-            ("deconv1_1", ConvBlock(c5, c5, kernel_size=5, stride=2, padding=0, transpose=True)),
-            ("deconv1_2", ConvBlock(c5, c5)),
-            ("deconv2_1", ConvBlock(c5, c4, **up)), ("deconv2_2", ConvBlock(c4, c4)),  # 10x10
-            ("deconv3_1", ConvBlock(c4, c3, **up)), ("deconv3_2", ConvBlock(c3, c3)),  # 20x20
-            ("deconv4_1", ConvBlock(c3, c2, **up)), ("deconv4_2", ConvBlock(c2, c2)),  # 40x40
-            ("deconv5_1", ConvBlock(c2, c1, **up)), ("deconv5_2", ConvBlock(c1, c1)),  # 80x80
-            ("crop", CentreCrop(CROP_PX)),  # 70x70
-            ("deconv6", ConvBlock(c1, 1, activation="tanh")),
-        ]
-    )  # fmt: skip
+    return OrderedDict([
+        # 1x1 -> 5x5 (stride irrelevant at 1x1 input; kept 2 as in the reference)
+        ("deconv1_1", ConvBlock(c5, c5, kernel_size=5, stride=2, padding=0, transpose=True)),
+        ("deconv1_2", ConvBlock(c5, c5)),
+        ("deconv2_1", ConvBlock(c5, c4, **up)), ("deconv2_2", ConvBlock(c4, c4)),  # 10x10
+        ("deconv3_1", ConvBlock(c4, c3, **up)), ("deconv3_2", ConvBlock(c3, c3)),  # 20x20
+        ("deconv4_1", ConvBlock(c3, c2, **up)), ("deconv4_2", ConvBlock(c2, c2)),  # 40x40
+        ("deconv5_1", ConvBlock(c2, c1, **up)), ("deconv5_2", ConvBlock(c1, c1)),  # 80x80
+        ("crop", CentreCrop(CROP_PX)),  # 70x70
+        ("deconv6", ConvBlock(c1, 1, activation="tanh")),
+    ])
 
 
 class Discriminator(nn.Module):
@@ -229,16 +191,14 @@ class Discriminator(nn.Module):
         in_channels: input channels (1 velocity map).
     """
 
-    def __init__(
-        self, *, width: float = 1.0, norm: str = DEFAULT_CRITIC_NORM, in_channels: int = 1
-    ) -> None:
+    def __init__(self, *, width: float = 1.0, norm: str = DEFAULT_CRITIC_NORM,
+                 in_channels: int = 1) -> None:
         super().__init__()
         width = _check_width(width, "Discriminator")
         in_channels = _check_positive_int(in_channels, "in_channels", "Discriminator")
         if norm not in CRITIC_NORMS:
-            raise ConfigError(
-                f"Discriminator: unknown norm {norm!r}; choose one of {', '.join(CRITIC_NORMS)}"
-            )
+            raise ConfigError(f"Discriminator: unknown norm {norm!r}; "
+                              f"choose one of {', '.join(CRITIC_NORMS)}")
         self.config: dict[str, Any] = {"width": width, "norm": norm, "in_channels": in_channels}
         chans = [in_channels] + [_scaled(c, width) for c in (32, 64, 128, 256)]
         for i in range(1, 5):
@@ -246,19 +206,16 @@ class Discriminator(nn.Module):
             self.add_module(f"convblock{i}_1", ConvBlock(cin, cout, stride=2, norm=norm))
             self.add_module(f"convblock{i}_2", ConvBlock(cout, cout, norm=norm))
         faithful = norm == "batch"
-        self.convblock5 = ConvBlock(
-            chans[4], 1, kernel_size=5, padding=0,
-            norm="batch" if faithful else "none", activation="lrelu" if faithful else "none",
-        )  # fmt: skip
+        self.convblock5 = ConvBlock(chans[4], 1, kernel_size=5, padding=0,
+                                    norm="batch" if faithful else "none",
+                                    activation="lrelu" if faithful else "none")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Score ``(N, 1)`` for velocity maps ``(N, C, 70, 70)`` (normalised, [-1, 1])."""
         expected = (self.config["in_channels"], OUTPUT_SIZE, OUTPUT_SIZE)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise VelocityGANError(
-                f"Discriminator expects input of shape (N, {expected[0]}, {OUTPUT_SIZE}, "
-                f"{OUTPUT_SIZE}), got {tuple(x.shape)}"
-            )
+            raise VelocityGANError(f"Discriminator expects input of shape (N, {expected[0]}, "
+                                   f"{OUTPUT_SIZE}, {OUTPUT_SIZE}), got {tuple(x.shape)}")
         for block in self.children():
             x = block(x)
         return x.flatten(1)
@@ -267,11 +224,9 @@ class Discriminator(nn.Module):
 def _build(cls: type[nn.Module], config: dict[str, Any], allowed: tuple[str, ...]) -> nn.Module:
     if not isinstance(config, dict):
         raise ConfigError(f"{cls.__name__} config must be a dict, got {type(config).__name__}")
-    unknown = sorted(set(config) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"{cls.__name__} config has unknown key(s) {unknown}; allowed: {list(allowed)}"
-        )
+    if unknown := sorted(set(config) - set(allowed)):
+        raise ConfigError(f"{cls.__name__} config has unknown key(s) {unknown}; "
+                          f"allowed: {list(allowed)}")
     return cls(**config)
 
 

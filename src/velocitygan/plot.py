@@ -29,19 +29,10 @@ VELOCITY_CMAP = "viridis"  # perceptually uniform; readable in greyscale print
 ERROR_CMAP = "RdBu_r"  # diverging, white at zero error: red = too fast, blue = too slow
 # Local style (applied with rc_context, never globally): small serif-free fonts, thin frames.
 STYLE = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "axes.linewidth": 0.6,
-    "xtick.major.width": 0.6,
-    "ytick.major.width": 0.6,
-    "xtick.direction": "out",
-    "ytick.direction": "out",
-    "image.interpolation": "nearest",
-    "savefig.bbox": "tight",
-    "savefig.pad_inches": 0.04,
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8,
+    "ytick.labelsize": 8, "axes.linewidth": 0.6, "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6, "xtick.direction": "out", "ytick.direction": "out",
+    "image.interpolation": "nearest", "savefig.bbox": "tight", "savefig.pad_inches": 0.04,
 }
 
 
@@ -67,22 +58,12 @@ def as_gathers(data: np.ndarray, what: str = "seismic") -> np.ndarray:
     if d.ndim == 3:
         d = d[None]
     if d.ndim != 4:
-        raise DataError(
-            f"{what}: expected (shots, time, receivers) or (N, shots, time, receivers), "
-            f"got {d.shape}"
-        )
+        raise DataError(f"{what}: expected (shots, time, receivers) or (N, shots, time, "
+                        f"receivers), got {d.shape}")
     return d
 
 
-def _pick(n: int, indices: Sequence[int] | None, what: str, max_panels: int = 6) -> list[int]:
-    idx = list(range(min(n, max_panels))) if indices is None else [int(i) for i in indices]
-    for i in idx:
-        if not 0 <= i < n:
-            raise DataError(f"{what}: sample index {i} out of range (holds {n} samples)")
-    return idx
-
-
-def _map_axes(ax, dx_m: float, label_y: bool = True) -> None:
+def _map_axes(ax, label_y: bool = True) -> None:
     ax.set_xlabel("Offset (m)")
     if label_y:
         ax.set_ylabel("Depth (m)")
@@ -95,14 +76,9 @@ def _extent(shape: tuple[int, int], dx_m: float) -> tuple[float, float, float, f
 
 
 def velocity_figure(
-    velocity_mps: np.ndarray,
-    *,
-    dx_m: float = 10.0,
-    indices: Sequence[int] | None = None,
-    titles: Sequence[str] | None = None,
-    vmin_mps: float | None = None,
-    vmax_mps: float | None = None,
-    cmap: str = VELOCITY_CMAP,
+    velocity_mps: np.ndarray, *, dx_m: float = 10.0, indices: Sequence[int] | None = None,
+    titles: Sequence[str] | None = None, vmin_mps: float | None = None,
+    vmax_mps: float | None = None, cmap: str = VELOCITY_CMAP,
 ) -> Figure:
     """Velocity map(s) side by side with one colorbar in m/s.
 
@@ -115,7 +91,10 @@ def velocity_figure(
         cmap: matplotlib colormap name.
     """
     maps = as_maps(velocity_mps)
-    idx = _pick(len(maps), indices, "velocity")
+    idx = list(range(min(len(maps), 6))) if indices is None else [int(i) for i in indices]
+    for i in idx:
+        if not 0 <= i < len(maps):
+            raise DataError(f"velocity: sample index {i} out of range (holds {len(maps)} samples)")
     vmin = float(np.min(maps[idx])) if vmin_mps is None else vmin_mps
     vmax = float(np.max(maps[idx])) if vmax_mps is None else vmax_mps
     with rc_context(STYLE):
@@ -124,24 +103,18 @@ def velocity_figure(
         for k, (ax, i) in enumerate(zip(axes, idx, strict=True)):
             im = ax.imshow(maps[i], cmap=cmap, vmin=vmin, vmax=vmax,
                            extent=_extent(maps[i].shape, dx_m), aspect="equal")  # fmt: skip
-            _map_axes(ax, dx_m, label_y=k == 0)
+            _map_axes(ax, label_y=k == 0)
             if titles is not None:
                 ax.set_title(titles[k])
             elif len(idx) > 1:
                 ax.set_title(f"sample {i}")
-        cb = fig.colorbar(im, ax=list(axes), shrink=0.9, pad=0.02)
-        cb.set_label("Velocity (m/s)")
+        fig.colorbar(im, ax=list(axes), shrink=0.9, pad=0.02).set_label("Velocity (m/s)")
     return fig
 
 
 def comparison_figure(
-    pred_mps: np.ndarray,
-    true_mps: np.ndarray,
-    *,
-    dx_m: float = 10.0,
-    title: str | None = None,
-    error_limit_mps: float | None = None,
-    cmap: str = VELOCITY_CMAP,
+    pred_mps: np.ndarray, true_mps: np.ndarray, *, dx_m: float = 10.0, title: str | None = None,
+    error_limit_mps: float | None = None, cmap: str = VELOCITY_CMAP,
 ) -> Figure:
     """Prediction | truth | error (prediction - truth) for one velocity map, in m/s.
 
@@ -172,28 +145,20 @@ def comparison_figure(
         ):
             im = ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax, extent=ext)
             ax.set_title(name)
-            _map_axes(ax, dx_m, label_y=k == 0)
-        cb = fig.colorbar(im, ax=list(axes[:2]), shrink=0.9, pad=0.02)
-        cb.set_label("Velocity (m/s)")
+            _map_axes(ax, label_y=k == 0)
+        fig.colorbar(im, ax=list(axes[:2]), shrink=0.9, pad=0.02).set_label("Velocity (m/s)")
         ime = axes[2].imshow(err, cmap=ERROR_CMAP, vmin=-lim, vmax=lim, extent=ext)
         axes[2].set_title("Error (pred. - truth)")
-        _map_axes(axes[2], dx_m, label_y=False)
-        cbe = fig.colorbar(ime, ax=axes[2], shrink=0.9, pad=0.02)
-        cbe.set_label("Error (m/s)")
+        _map_axes(axes[2], label_y=False)
+        fig.colorbar(ime, ax=axes[2], shrink=0.9, pad=0.02).set_label("Error (m/s)")
         if title:
             fig.suptitle(title, fontsize=10)
     return fig
 
 
 def seismic_figure(
-    data: np.ndarray,
-    *,
-    dt_s: float = 0.001,
-    dx_m: float = 10.0,
-    index: int = 0,
-    shots: Sequence[int] | None = None,
-    clip_percentile: float = 98.0,
-    title: str | None = None,
+    data: np.ndarray, *, dt_s: float = 0.001, dx_m: float = 10.0, index: int = 0,
+    shots: Sequence[int] | None = None, clip_percentile: float = 98.0, title: str | None = None,
 ) -> Figure:
     """Shot gathers of one sample in grey, time in ms down, offset in m across.
 

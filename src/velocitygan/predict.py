@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_generator
-from .data import DatasetSpec, get_dataset, normalize_seismic, read_split
+from .data import DatasetSpec, denormalize_velocity, get_dataset, normalize_seismic, read_split
 from .data.check import amplitude_problem
 from .data.npyfile import open_npy
 from .device import resolve_device
@@ -57,7 +57,7 @@ def load_model(checkpoint: str | Path, *, device: str | torch.device = "cpu") ->
     model, spec, ckpt = load_generator(path, resolve_device(device))
     source = "openfwi-reference" if ckpt.get("format") == REFERENCE_FORMAT else "velocitygan"
     info = {"kind": (ckpt.get("model") or {}).get("kind"), "epoch": ckpt.get("epoch"),
-            "step": ckpt.get("step")}  # fmt: skip
+            "step": ckpt.get("step")}
     return LoadedModel(model=model, spec=spec, source=source, path=path, info=info)
 
 
@@ -67,18 +67,13 @@ def resolve_spec(loaded: LoadedModel, dataset: str | Path | DatasetSpec | None) 
         spec = get_dataset(dataset)
         own = loaded.spec
         if own is not None and (own.data_min, own.data_max) != (spec.data_min, spec.data_max):
-            warnings.warn(
-                f"normalising with {spec.name} bounds ({spec.data_min}, {spec.data_max}) as asked;"
-                f" the model was trained with {own.name} ({own.data_min}, {own.data_max})",
-                InputRangeWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"normalising with {spec.name} bounds ({spec.data_min}, "
+                          f"{spec.data_max}) as asked; the model was trained with {own.name} "
+                          f"({own.data_min}, {own.data_max})", InputRangeWarning, stacklevel=2)
         return spec
     if loaded.spec is None:
-        raise ConfigError(
-            f"{loaded.path}: the checkpoint does not say which normalisation it was trained "
-            "with; pass --dataset NAME|dataset.json"
-        )
+        raise ConfigError(f"{loaded.path}: the checkpoint does not say which normalisation it "
+                          "was trained with; pass --dataset NAME|dataset.json")
     return loaded.spec
 
 
@@ -101,12 +96,8 @@ def _expected_shape(model: InversionNet) -> tuple[int, int, int]:
 
 @torch.no_grad()
 def predict_batches(
-    model: InversionNet,
-    chunks: Iterator[tuple[np.ndarray, str]],
-    spec: DatasetSpec,
-    *,
-    batch_size: int = 64,
-    warn: Callable[[str], None] | None = None,
+    model: InversionNet, chunks: Iterator[tuple[np.ndarray, str]], spec: DatasetSpec, *,
+    batch_size: int = 64, warn: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     """Predict velocities (m/s, ``(N, 1, 70, 70)`` float32) for raw seismic chunks.
 
@@ -124,10 +115,8 @@ def predict_batches(
     outs: list[np.ndarray] = []
     for array, name in chunks:
         if tuple(array.shape[1:]) != want:
-            raise DataError(
-                f"{name}: seismic shape {tuple(array.shape)}; the model expects (N, "
-                f"{want[0]}, {want[1]}, {want[2]}) (shots, time samples, receivers)"
-            )
+            raise DataError(f"{name}: seismic shape {tuple(array.shape)}; the model expects (N, "
+                            f"{want[0]}, {want[1]}, {want[2]}) (shots, time samples, receivers)")
         for start in range(0, len(array), batch_size):
             x_raw = np.asarray(array[start : start + batch_size], dtype=np.float32)
             msg = check_input_range(x_raw, spec, name, offset=start)
@@ -135,8 +124,7 @@ def predict_batches(
                 warn(msg)
                 warn = None  # once per call is enough
             x = torch.from_numpy(normalize_seismic(x_raw, spec).astype(np.float32)).to(device)
-            y = model(x).float().cpu().numpy()
-            outs.append((y + 1.0) / 2.0 * (spec.label_max - spec.label_min) + spec.label_min)
+            outs.append(denormalize_velocity(model(x).float().cpu().numpy(), spec))
     if not outs:
         raise DataError("no input samples")
     return np.concatenate(outs).astype(np.float32)
@@ -149,10 +137,8 @@ def _npy_chunks(path: Path, want: tuple[int, int, int]) -> Iterator[tuple[np.nda
     yield arr, str(path)
 
 
-def _input_chunks(
-    source: str | Path | np.ndarray, model: InversionNet, spec: DatasetSpec, log: Callable,
-    shot_key: str = "field_record",
-) -> Iterator[tuple[np.ndarray, str]]:
+def _input_chunks(source: str | Path | np.ndarray, model: InversionNet, spec: DatasetSpec,
+                  log: Callable, shot_key: str) -> Iterator[tuple[np.ndarray, str]]:
     want = _expected_shape(model)
     if isinstance(source, np.ndarray):
         yield (source[None] if tuple(source.shape) == want else source), "input array"
@@ -166,8 +152,7 @@ def _input_chunks(
 
         dt_s = float((spec.extra.get("acquisition") or {}).get("dt_s", 0.001))
         data, message = read_segy_for_model(path, n_shots=want[0], nt=want[1],
-                                            n_receivers=want[2], dt_s=dt_s,
-                                            shot_key=shot_key)  # fmt: skip
+                                            n_receivers=want[2], dt_s=dt_s, shot_key=shot_key)
         log(message)
         yield data[None], str(path)
     elif suffix in (".txt", ".lst", ".split") or not suffix:
@@ -178,15 +163,9 @@ def _input_chunks(
 
 
 def predict(
-    checkpoint: str | Path,
-    source: str | Path | np.ndarray,
-    out: str | Path | None = None,
-    *,
-    dataset: str | Path | DatasetSpec | None = None,
-    batch_size: int = 64,
-    device: str = "auto",
-    log: Callable[[str], None] = print,
-    shot_key: str = "field_record",
+    checkpoint: str | Path, source: str | Path | np.ndarray, out: str | Path | None = None, *,
+    dataset: str | Path | DatasetSpec | None = None, batch_size: int = 64, device: str = "auto",
+    log: Callable[[str], None] = print, shot_key: str = "field_record",
 ) -> np.ndarray:
     """Predict velocity maps in m/s for raw seismic input.
 
@@ -213,9 +192,8 @@ def predict(
     for w in caught:
         log(f"warning: {w.message}")
     chunks = _input_chunks(source, loaded.model, spec, log, shot_key)
-    velocity_mps = predict_batches(
-        loaded.model, chunks, spec, batch_size=batch_size, warn=lambda m: log(f"warning: {m}")
-    )
+    velocity_mps = predict_batches(loaded.model, chunks, spec, batch_size=batch_size,
+                                   warn=lambda m: log(f"warning: {m}"))
     if out is not None:
         save_npy(out, velocity_mps)
     return velocity_mps

@@ -75,12 +75,8 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
 
 def is_reference_checkpoint(obj: Any) -> bool:
     """True for a dict in the reference layout (``model`` state dict, no velocitygan format)."""
-    return (
-        isinstance(obj, dict)
-        and "format" not in obj
-        and isinstance(obj.get("model"), dict)
-        and any(str(k).endswith("weight") for k in obj["model"])
-    )
+    return (isinstance(obj, dict) and "format" not in obj and isinstance(obj.get("model"), dict)
+            and any(str(k).endswith("weight") for k in obj["model"]))
 
 
 def convert_reference_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -100,11 +96,9 @@ def _generator_config(state: dict[str, torch.Tensor], args: dict[str, Any]) -> d
         w1 = state["encoder.convblock1.layers.0.weight"]
         w8 = state["encoder.convblock8.layers.0.weight"]
     except KeyError as exc:
-        raise ConfigError(
-            f"reference checkpoint has no {exc.args[0].split('.', 1)[1]!r}: not an InversionNet "
-            f"(model {args.get('model', '?')!r}); only InversionNet / VelocityGAN generators load"
-        ) from None
-    width = w1.shape[0] / 32
+        raise ConfigError(f"reference checkpoint has no {exc.args[0].split('.', 1)[1]!r}: not an "
+                          f"InversionNet (model {args.get('model', '?')!r}); only InversionNet / "
+                          "VelocityGAN generators load") from None
     try:
         st = int(args.get("sample_temporal") or 1)
         ss = float(args.get("sample_spatial") or 1.0)
@@ -115,14 +109,13 @@ def _generator_config(state: dict[str, torch.Tensor], args: dict[str, Any]) -> d
     if st < 1 or not 0 < ss < math.inf:
         raise ConfigError(f"reference checkpoint args: sample_temporal {st} must be >= 1 and "
                           f"sample_spatial {ss} > 0")
-    config = {"width": width, "in_channels": int(w1.shape[1]),
+    config = {"width": w1.shape[0] / 32, "in_channels": int(w1.shape[1]),
               "nt": math.ceil(1000 / st), "n_receivers": math.ceil(70 * ss)}  # fmt: skip
     kernel = tuple(int(s) for s in w8.shape[2:])
     if InversionNet(**config).latent_kernel != kernel:
-        raise ConfigError(
-            f"reference convblock8 kernel {kernel} does not match {config['nt']} time samples x "
-            f"{config['n_receivers']} receivers; only the OpenFWI input layout is supported"
-        )
+        raise ConfigError(f"reference convblock8 kernel {kernel} does not match {config['nt']} "
+                          f"time samples x {config['n_receivers']} receivers; only the OpenFWI "
+                          "input layout is supported")
     return config
 
 
@@ -140,10 +133,8 @@ def reference_checkpoint_parts(
         VelocityGANError: not a reference checkpoint, or not an InversionNet-shaped generator.
     """
     if not is_reference_checkpoint(obj):
-        raise VelocityGANError(
-            f"{path}: not an OpenFWI reference checkpoint (expected a dict with a 'model' "
-            "state dict and 'args')"
-        )
+        raise VelocityGANError(f"{path}: not an OpenFWI reference checkpoint (expected a dict "
+                               "with a 'model' state dict and 'args')")
     args = obj.get("args")  # the reference command line; anything else carries nothing
     args = vars(args) if isinstance(args, argparse.Namespace) else args
     args = args if isinstance(args, dict) else {}
@@ -155,14 +146,10 @@ def reference_checkpoint_parts(
     name = str(args.get("dataset", "")).lower().replace("_", "-")
     k = float(args.get("k", 1.0) or 1.0)
     if k != 1.0:
-        raise ConfigError(
-            f"{path}: trained with log-transform k={k}; velocitygan normalises with k=1 only"
-        )
-    ckpt = {
-        "format": REFERENCE_FORMAT,
-        "model": {"kind": "openfwi-reference", "generator": dict(gen), "discriminator": None},
-        "dataset": OPENFWI_DATASETS[name].to_dict() if name in OPENFWI_DATASETS else None,
-        "epoch": obj.get("epoch"),
-        "step": obj.get("step"),
-    }
+        raise ConfigError(f"{path}: trained with log-transform k={k}; velocitygan normalises "
+                          "with k=1 only")
+    ckpt = {"format": REFERENCE_FORMAT,
+            "model": {"kind": "openfwi-reference", "generator": dict(gen), "discriminator": None},
+            "dataset": OPENFWI_DATASETS[name].to_dict() if name in OPENFWI_DATASETS else None,
+            "epoch": obj.get("epoch"), "step": obj.get("step")}
     return state, dict(gen), ckpt

@@ -134,14 +134,6 @@ def _png_b64(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _read_metrics_json(path: Path) -> dict[str, Any]:
-    m = read_json(path)
-    if m is None:
-        raise DataError(f"{path}: not a readable JSON object of metrics; rerun velocitygan "
-                        "evaluate")
-    return m
-
-
 def _metrics_table(m: dict[str, Any]) -> str:
     rows = [("MAE", m.get("mae"), m.get("mae_mps")), ("RMSE", m.get("rmse"), m.get("rmse_mps")),
             ("SSIM (OpenFWI convention)", m.get("ssim"), None)]  # fmt: skip
@@ -182,15 +174,18 @@ def write_report(
     ev = Path(eval_dir) if eval_dir is not None else run / "eval"
     if eval_dir is not None and not (ev / "metrics.json").is_file():
         raise DataError(f"{ev}: no metrics.json; run velocitygan evaluate --out {ev} first")
-    parts = [f"<h1>Run report: {html.escape(run.resolve().name)}</h1>"]
+    parts = [f"<h1>Run report: {html.escape(run.resolve().name)}</h1>", "<h2>Training curves</h2>"]
     csv_path = run / "metrics.csv"
-    parts.append("<h2>Training curves</h2>")
     fig = curves_figure(read_metrics_csv(csv_path)) if csv_path.is_file() else None
     parts.append(f'<img alt="training curves" src="data:image/png;base64,{_png_b64(fig)}">'
                  if fig is not None else '<p class="note">no metrics.csv with numeric columns</p>')
     parts.append("<h2>Metrics</h2>")
     if (ev / "metrics.json").is_file():
-        parts.append(_metrics_table(_read_metrics_json(ev / "metrics.json")))
+        m = read_json(ev / "metrics.json")
+        if m is None:
+            raise DataError(f"{ev / 'metrics.json'}: not a readable JSON object of metrics; "
+                            "rerun velocitygan evaluate")
+        parts.append(_metrics_table(m))
     else:
         parts.append(f'<p class="note">no evaluation yet: velocitygan evaluate --checkpoint '
                      f"{html.escape(str(run / 'best.pt'))} --data VAL.txt --out "

@@ -37,19 +37,13 @@ class SegyGathers:
     shot_ids: list[int]
 
 
-def _segyio():
+def read_segy_gathers(path: str | Path, *, shot_key: str = "field_record") -> SegyGathers:
+    """Read a SEG-Y file as shot gathers grouped by ``shot_key`` (see the module docstring)."""
     try:
         import segyio
     except ImportError:
-        raise ConfigError(
-            "SEG-Y input needs the optional package segyio: pip install 'velocitygan[segy]'"
-        ) from None
-    return segyio
-
-
-def read_segy_gathers(path: str | Path, *, shot_key: str = "field_record") -> SegyGathers:
-    """Read a SEG-Y file as shot gathers grouped by ``shot_key`` (see the module docstring)."""
-    segyio = _segyio()
+        raise ConfigError("SEG-Y input needs the optional package segyio: "
+                          "pip install 'velocitygan[segy]'") from None
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: SEG-Y file not found")
@@ -105,9 +99,7 @@ def resample_gathers(
         frac = (pos - lo)[None, :, None]
         d = (1 - frac) * d[:, lo, :] + frac * d[:, hi, :]
         d[:, pos > nt_in - 1, :] = 0.0  # beyond the recorded length
-        notes.append(
-            f"time {nt_in} x {dt_in_s * 1e3:g} ms -> {nt_out} x {dt_out_s * 1e3:g} ms"
-        )
+        notes.append(f"time {nt_in} x {dt_in_s * 1e3:g} ms -> {nt_out} x {dt_out_s * 1e3:g} ms")
     if nr_in != n_receivers_out:
         x_in = np.linspace(0.0, 1.0, nr_in)
         x_out = np.linspace(0.0, 1.0, n_receivers_out)
@@ -122,22 +114,15 @@ def resample_gathers(
 
 
 def read_segy_for_model(
-    path: str | Path,
-    *,
-    n_shots: int,
-    nt: int,
-    n_receivers: int,
-    dt_s: float,
+    path: str | Path, *, n_shots: int, nt: int, n_receivers: int, dt_s: float,
     shot_key: str = "field_record",
 ) -> tuple[np.ndarray, str]:
     """Read a SEG-Y file and resample it to the model's grid; returns ``(data, one-line note)``."""
     g = read_segy_gathers(path, shot_key=shot_key)
     if g.data.shape[0] != n_shots:
-        raise DataError(
-            f"{path}: {g.data.shape[0]} shots (by {shot_key}); the model expects {n_shots}"
-        )
-    data, note = resample_gathers(
-        g.data, dt_in_s=g.dt_s, dt_out_s=dt_s, nt_out=nt, n_receivers_out=n_receivers
-    )
+        raise DataError(f"{path}: {g.data.shape[0]} shots (by {shot_key}); the model expects "
+                        f"{n_shots}")
+    data, note = resample_gathers(g.data, dt_in_s=g.dt_s, dt_out_s=dt_s, nt_out=nt,
+                                  n_receivers_out=n_receivers)
     shape = "x".join(map(str, g.data.shape))
     return data, f"{path}: read {shape} (shots x samples x traces); {note or 'no resampling'}"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ..data.npyfile import open_npy
+
 DATASET_HELP = (
     "Normalisation: benchmark name (flatvel-a ...), dataset.json card or FILE.toml[#NAME]; "
     "default: the one stored in the checkpoint."
@@ -124,12 +126,6 @@ def plot_group() -> None:
     """Figures: velocity maps, prediction/truth/error comparisons, shot gathers."""
 
 
-def _load(path: Path):
-    from ..data.npyfile import open_npy
-
-    return open_npy(path)
-
-
 def _out(out: Path | None, src: Path, suffix: str) -> Path:
     return out if out is not None else src.with_name(f"{src.stem}{suffix}.png")
 
@@ -151,7 +147,7 @@ def plot_velocity(velocity, out, indices, dx_m) -> None:
     """Velocity map(s) in m/s from VELOCITY.npy."""
     from ..plot import save_figure, velocity_figure
 
-    fig = velocity_figure(_load(velocity), dx_m=dx_m, indices=list(indices) or None)
+    fig = velocity_figure(open_npy(velocity), dx_m=dx_m, indices=list(indices) or None)
     click.echo(f"wrote {save_figure(fig, _out(out, velocity, ''))}")
 
 
@@ -166,7 +162,7 @@ def plot_compare(pred, true_, out, index, dx_m) -> None:
     from ..errors import DataError
     from ..plot import as_maps, comparison_figure, save_figure
 
-    p, t = as_maps(_load(pred), str(pred)), as_maps(_load(true_), str(true_))
+    p, t = as_maps(open_npy(pred), str(pred)), as_maps(open_npy(true_), str(true_))
     if index >= min(len(p), len(t)):
         raise DataError(f"sample {index} out of range ({pred}: {len(p)}, {true_}: {len(t)})")
     mae = float(abs(p[index] - t[index]).mean())
@@ -187,7 +183,7 @@ def plot_seismic(data, out, index, dt_ms, dx_m, clip_pct) -> None:
     """Shot gathers of one sample of DATA.npy (grey, time in ms, offset in m)."""
     from ..plot import save_figure, seismic_figure
 
-    fig = seismic_figure(_load(data), dt_s=dt_ms / 1000, dx_m=dx_m, index=index,
+    fig = seismic_figure(open_npy(data), dt_s=dt_ms / 1000, dx_m=dx_m, index=index,
                          clip_percentile=clip_pct)  # fmt: skip
     click.echo(f"wrote {save_figure(fig, _out(out, data, f'_shots{index}'))}")
 

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from .generate import BACKEND_HELP
 
 DATASET_HELP = "Normalisation for the network: benchmark name, dataset.json card, FILE.toml[#NAME]."
+STATE_FILE = "fwi_state.pt"
 
 
 def _fwi_options(func):
@@ -70,23 +71,17 @@ def _common(kw: dict):
     true = None
     if kw["true_path"] is not None:
         true = load_maps(kw["true_path"], idx, n_file, "true velocity")
-    fwi_kw = {
-        "acquisition": acq, "optimizer": kw["optimizer"], "lr": kw["lr"],
-        "freqs_hz": parse_freqs(kw["freqs"]), "tv_weight": kw["tv_weight"],
-        "grad_clip_quantile": kw["grad_clip_quantile"], "true_velocity_mps": true,
-        "backend": kw["backend"],
-    }  # fmt: skip
     state = kw["out"] / STATE_FILE
+    fwi_kw = {"acquisition": acq, "optimizer": kw["optimizer"], "lr": kw["lr"],
+              "freqs_hz": parse_freqs(kw["freqs"]), "tv_weight": kw["tv_weight"],
+              "grad_clip_quantile": kw["grad_clip_quantile"], "true_velocity_mps": true,
+              "backend": kw["backend"], "state_path": state}
     if state.exists() and not kw["resume"]:
         raise ConfigError(f"{kw['out']} holds an interrupted run ({STATE_FILE}); pass --resume "
                           "to continue it, or choose another --out")
     if kw["resume"] and not state.is_file():
         raise ConfigError(f"{state}: nothing to resume; run without --resume")
-    fwi_kw["state_path"] = state
     return observed, idx, n_file, true, acq, fwi_kw
-
-
-STATE_FILE = "fwi_state.pt"
 
 
 @contextmanager

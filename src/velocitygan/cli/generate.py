@@ -19,7 +19,6 @@ FAMILY_NAMES = ("flatvel-a, flatvel-b, curvevel-a, curvevel-b, flatfault-a, flat
                 "curvefault-a, curvefault-b, style-a, style-b")
 
 
-
 def _parse_shape(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None

@@ -15,11 +15,10 @@ def _numbers(text: str | None, kind: type, flag: str) -> list:
     if not text:
         return []
     try:
-        values = [kind(v) for v in text.split(",") if v.strip()]
+        return [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"{flag} {text!r}: expected comma-separated numbers, e.g. "
                           f"{'0,100,300' if kind is int else '30,20,10'}") from None
-    return values
 
 
 @click.group("study")

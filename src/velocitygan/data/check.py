@@ -85,9 +85,8 @@ def check_split(split: str | Path, spec: DatasetSpec) -> DatasetSummary:
             continue
         summary.samples += n
         lo, hi, err = _scan(e.data, spec.seismic_shape)
-        summary.seismic_min, summary.seismic_max = min(summary.seismic_min, lo), max(
-            summary.seismic_max, hi
-        )
+        summary.seismic_min = min(summary.seismic_min, lo)
+        summary.seismic_max = max(summary.seismic_max, hi)
         if err:
             summary.problems.append(err)
         if e.label is not None:
@@ -97,14 +96,12 @@ def check_split(split: str | Path, spec: DatasetSpec) -> DatasetSummary:
             if err:
                 summary.problems.append(err)
             elif lo < spec.label_min - 1e-3 or hi > spec.label_max + 1e-3:
-                summary.problems.append(
-                    f"{e.label}: velocities {lo:.0f}-{hi:.0f} m/s fall outside the dataset's "
-                    f"{spec.label_min:.0f}-{spec.label_max:.0f} m/s normalisation range"
-                )
+                summary.problems.append(f"{e.label}: velocities {lo:.0f}-{hi:.0f} m/s fall "
+                                        f"outside the dataset's {spec.label_min:.0f}-"
+                                        f"{spec.label_max:.0f} m/s normalisation range")
     if summary.samples:
-        problem = amplitude_problem(summary.seismic_min, summary.seismic_max, spec,
-                                    str(summary.split))
-        if problem:
+        if problem := amplitude_problem(summary.seismic_min, summary.seismic_max, spec,
+                                        str(summary.split)):
             summary.problems.append(problem)
     elif not summary.problems:
         summary.problems.append(f"{summary.split}: the split's files hold no samples")

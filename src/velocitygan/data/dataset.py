@@ -53,10 +53,8 @@ def check_file_pair(entry: SplitEntry, spec: DatasetSpec) -> int:
     if entry.label is not None:
         m = _check_array_file(entry.label, spec.velocity_shape, "velocity label")
         if m != n:
-            raise DataError(
-                f"{entry.data} holds {n} samples but {entry.label} holds {m}; "
-                "data and label files must pair sample by sample"
-            )
+            raise DataError(f"{entry.data} holds {n} samples but {entry.label} holds {m}; "
+                            "data and label files must pair sample by sample")
     return n
 
 
@@ -78,21 +76,15 @@ class OpenFWIDataset(Dataset):
     """
 
     def __init__(
-        self,
-        split: str | Path | Sequence[SplitEntry],
-        spec: DatasetSpec,
-        *,
-        preload: bool = False,
-        transform: PairTransform | None = None,
+        self, split: str | Path | Sequence[SplitEntry], spec: DatasetSpec, *,
+        preload: bool = False, transform: PairTransform | None = None,
         raw_transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
         check_finite: bool = True,
     ) -> None:
         self.entries = list(read_split(split) if isinstance(split, (str, Path)) else split)
         if not self.entries:
             raise DataError("dataset has no files")
-        self.spec = spec
-        self.transform = transform
-        self.raw_transform = raw_transform
+        self.spec, self.transform, self.raw_transform = spec, transform, raw_transform
         self.check_finite = check_finite
         self.labeled = all(e.label is not None for e in self.entries)
         counts = [check_file_pair(e, spec) for e in self.entries]

@@ -34,10 +34,8 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     size = path.stat().st_size
     if size < expected:
-        raise DataError(
-            f"{path}: truncated .npy file ({size} bytes, header promises {expected}); "
-            "regenerate or re-download it"
-        )
+        raise DataError(f"{path}: truncated .npy file ({size} bytes, header promises "
+                        f"{expected}); regenerate or re-download it")
     return tuple(int(s) for s in shape), dtype, offset
 
 

@@ -53,22 +53,16 @@ class DatasetSpec:
                 raise ConfigError(f"dataset {self.name!r}: {key} must be 3 positive integers, "
                                   f"got {list(shape)}")
         if not self.data_min < 0 < self.data_max:
-            raise ConfigError(
-                f"dataset {self.name!r}: need data_min < 0 < data_max, "
-                f"got {self.data_min} and {self.data_max}"
-            )
+            raise ConfigError(f"dataset {self.name!r}: need data_min < 0 < data_max, got "
+                              f"{self.data_min} and {self.data_max}")
         if not 0 < self.label_min < self.label_max:
-            raise ConfigError(
-                f"dataset {self.name!r}: need 0 < label_min < label_max (m/s), "
-                f"got {self.label_min} and {self.label_max}"
-            )
+            raise ConfigError(f"dataset {self.name!r}: need 0 < label_min < label_max (m/s), got "
+                              f"{self.label_min} and {self.label_max}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON/TOML/checkpoint friendly)."""
-        d = asdict(self)
-        d["seismic_shape"] = list(self.seismic_shape)
-        d["velocity_shape"] = list(self.velocity_shape)
-        return d
+        return {**asdict(self), "seismic_shape": list(self.seismic_shape),
+                "velocity_shape": list(self.velocity_shape)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "dict") -> DatasetSpec:
@@ -94,24 +88,20 @@ class DatasetSpec:
             raise ConfigError(f"{source}: bad value ({exc})") from None
 
 
-def _openfwi(name: str, lo: float, hi: float) -> DatasetSpec:
-    return DatasetSpec(name=name, data_min=lo, data_max=hi)
-
-
 # Published raw amplitude bounds of the 10 OpenFWI Vel/Fault/Style datasets (labels 1500-4500 m/s).
 OPENFWI_DATASETS: dict[str, DatasetSpec] = {
-    s.name: s
-    for s in (
-        _openfwi("flatvel-a", -26.95, 52.77),
-        _openfwi("flatvel-b", -27.17, 56.05),
-        _openfwi("curvevel-a", -27.11, 55.10),
-        _openfwi("curvevel-b", -29.04, 57.03),
-        _openfwi("flatfault-a", -26.10, 50.86),
-        _openfwi("flatfault-b", -24.86, 50.28),
-        _openfwi("curvefault-a", -26.48, 52.32),
-        _openfwi("curvefault-b", -24.93, 50.98),
-        _openfwi("style-a", -24.96, 48.93),
-        _openfwi("style-b", -23.76, 46.01),
+    name: DatasetSpec(name=name, data_min=lo, data_max=hi)
+    for name, lo, hi in (
+        ("flatvel-a", -26.95, 52.77),
+        ("flatvel-b", -27.17, 56.05),
+        ("curvevel-a", -27.11, 55.10),
+        ("curvevel-b", -29.04, 57.03),
+        ("flatfault-a", -26.10, 50.86),
+        ("flatfault-b", -24.86, 50.28),
+        ("curvefault-a", -26.48, 52.32),
+        ("curvefault-b", -24.93, 50.98),
+        ("style-a", -24.96, 48.93),
+        ("style-b", -23.76, 46.01),
     )
 }
 
@@ -149,10 +139,8 @@ def load_toml(path: str | Path) -> dict[str, DatasetSpec]:
     if bad:
         raise ConfigError(f"{path}: datasets.{bad[0]} must be a table ([datasets.{bad[0]}] with "
                           "data_min, data_max)")
-    return {
-        name: DatasetSpec.from_dict({"name": name, **t}, source=f"{path}[datasets.{name}]")
-        for name, t in tables.items()
-    }
+    return {name: DatasetSpec.from_dict({"name": name, **t}, source=f"{path}[datasets.{name}]")
+            for name, t in tables.items()}
 
 
 def get_dataset(ref: str | Path | DatasetSpec | dict) -> DatasetSpec:
@@ -182,7 +170,5 @@ def get_dataset(ref: str | Path | DatasetSpec | dict) -> DatasetSpec:
     p = Path(text).expanduser()
     if p.suffix == ".json" or p.is_dir():
         return load_dataset_card(p)
-    raise ConfigError(
-        f"unknown dataset {text!r}: use one of {', '.join(OPENFWI_DATASETS)}, "
-        "a dataset.json card or a TOML file"
-    )
+    raise ConfigError(f"unknown dataset {text!r}: use one of {', '.join(OPENFWI_DATASETS)}, "
+                      "a dataset.json card or a TOML file")

@@ -13,13 +13,9 @@ __all__ = ["inverse_log_transform", "normalize_seismic", "denormalize_seismic",
 Array = np.ndarray | torch.Tensor
 
 
-def _lib(x: Array):
-    return torch if isinstance(x, torch.Tensor) else np
-
-
 def inverse_log_transform(y: Array) -> Array:
     """Inverse of the log transform ``sign(x) * log1p(|x|)``: ``sign(y) * expm1(|y|)``."""
-    lib = _lib(y)
+    lib = torch if isinstance(y, torch.Tensor) else np
     return lib.sign(y) * lib.expm1(lib.abs(y))
 
 
@@ -30,8 +26,7 @@ def _log_bounds(spec: DatasetSpec) -> tuple[float, float]:
 
 
 def normalize_seismic(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
-    """Raw seismic amplitudes (numpy) -> [-1, 1] (log transform, then min-max with the spec's
-    bounds).
+    """Raw seismic amplitudes (numpy) -> [-1, 1]: log transform, then min-max with the bounds.
 
     Evaluated as ``copysign(log1p(|x|), x) * a + b`` in one new array (five passes instead of
     eight temporaries: 0.42 instead of 1.7 ms per sample on one CPU core).

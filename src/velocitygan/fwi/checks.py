@@ -36,11 +36,10 @@ def as_observed(observed_raw, acquisition) -> torch.Tensor:
     if d.dim() == 3:
         d = d[None]
     if d.dim() != 4 or tuple(d.shape[1:]) != want:
-        raise DataError(
-            f"observed data have shape {tuple(d.shape)} but the acquisition expects "
-            f"(N, {want[0]}, {want[1]}, {want[2]}) = (samples, shots, nt, receivers); "
-            "pass data made with this acquisition or an acquisition that matches the data"
-        )
+        raise DataError(f"observed data have shape {tuple(d.shape)} but the acquisition expects "
+                        f"(N, {want[0]}, {want[1]}, {want[2]}) = (samples, shots, nt, receivers); "
+                        "pass data made with this acquisition or an acquisition that matches "
+                        "the data")
     if d.shape[0] == 0:
         raise DataError("observed data hold no samples")
     silent = (d.flatten(1).abs().amax(1) == 0).nonzero().flatten().tolist()
@@ -68,24 +67,20 @@ def as_velocity_batch(v, n: int, acquisition, what: str, *, bounds=None) -> torc
     if t.dim() == 2 and tuple(t.shape) == (nz, nx):
         t = t[None].expand(n, nz, nx).clone()
     if t.dim() != 3 or tuple(t.shape) != (n, nz, nx):
-        raise DataError(
-            f"{what} has shape {tuple(t.shape)}; expected ({n}, 1, {nz}, {nx}), ({n}, {nz}, {nx}) "
-            f"or ({nz}, {nx}) in m/s, one map per observed sample"
-        )
+        raise DataError(f"{what} has shape {tuple(t.shape)}; expected ({n}, 1, {nz}, {nx}), "
+                        f"({n}, {nz}, {nx}) or ({nz}, {nx}) in m/s, one map per observed sample")
     if bounds is not None:
         lo, hi = float(t.min()), float(t.max())
         if lo < bounds[0] - 1e-3 or hi > bounds[1] + 1e-3:
-            raise DataError(
-                f"{what} spans {lo:.1f}..{hi:.1f} m/s, outside the velocity bounds "
-                f"{bounds[0]:.0f}..{bounds[1]:.0f} m/s; widen the bounds (--vmin/--vmax) "
-                "or clip the model (is it in m/s, not normalised?)"
-            )
+            raise DataError(f"{what} spans {lo:.1f}..{hi:.1f} m/s, outside the velocity bounds "
+                            f"{bounds[0]:.0f}..{bounds[1]:.0f} m/s; widen the bounds "
+                            "(--vmin/--vmax) or clip the model (is it in m/s, not normalised?)")
     return t
 
 
 def check_settings(
-    *, iterations: int, optimizer: str, lr: float | None, tv_weight: float,
-    freqs_hz, vmin_mps: float, vmax_mps: float, dt_s: float, grad_clip_quantile: float | None,
+    *, iterations: int, optimizer: str, lr: float | None, tv_weight: float, freqs_hz,
+    vmin_mps: float, vmax_mps: float, dt_s: float, grad_clip_quantile: float | None,
     acquisition=None,
 ) -> None:
     """Validate scalar FWI settings; raise ``ConfigError`` with the offending value.
@@ -102,22 +97,17 @@ def check_settings(
     if not 0 <= tv_weight < math.inf:
         raise ConfigError(f"TV weight must be a finite number >= 0, got {tv_weight}")
     if not 0 < vmin_mps < vmax_mps < math.inf:
-        raise ConfigError(
-            f"velocity bounds must satisfy 0 < vmin < vmax, got {vmin_mps}, {vmax_mps}"
-        )
+        raise ConfigError(f"velocity bounds must satisfy 0 < vmin < vmax, got {vmin_mps}, "
+                          f"{vmax_mps}")
     if acquisition is not None and vmax_mps > acquisition.stable_velocity_mps(vmax_mps):
-        raise ConfigError(
-            f"vmax {vmax_mps:g} m/s is unstable for dt {acquisition.dt_s:g} s and dx "
-            f"{acquisition.dx_m:g} m; use --vmax {acquisition.stable_velocity_mps(vmax_mps):.0f} "
-            "or less"
-        )
+        raise ConfigError(f"vmax {vmax_mps:g} m/s is unstable for dt {acquisition.dt_s:g} s and "
+                          f"dx {acquisition.dx_m:g} m; use --vmax "
+                          f"{acquisition.stable_velocity_mps(vmax_mps):.0f} or less")
     nyquist_hz = 0.5 / dt_s
     for f in freqs_hz:
         if f is not None and not (0 < f < nyquist_hz):
-            raise ConfigError(
-                f"frequency band {f} Hz is outside (0, {nyquist_hz:g}) Hz (Nyquist); "
-                "use e.g. --freqs 5,10,full"
-            )
+            raise ConfigError(f"frequency band {f} Hz is outside (0, {nyquist_hz:g}) Hz "
+                              "(Nyquist); use e.g. --freqs 5,10,full")
     corners = [math.inf if f is None else f for f in freqs_hz]
     if corners != sorted(corners):
         raise ConfigError(f"frequency bands must go from low to high (full last), got "

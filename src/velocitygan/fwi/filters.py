@@ -33,18 +33,9 @@ def decay_samples(dt_s: float, cutoff_hz: float, order: int) -> int:
 def butterworth_response(
     n_fft: int, dt_s: float, cutoff_hz: float, *, order: int = 4, device=None
 ) -> torch.Tensor:
-    """Complex response of a causal Butterworth low-pass on the ``rfft`` grid.
-
-    Args:
-        n_fft: FFT length in samples.
-        dt_s: sample interval in s.
-        cutoff_hz: -3 dB corner frequency in Hz.
-        order: filter order (roll-off 6 * order dB per octave).
-        device: torch device of the result.
-
-    Returns:
-        complex64 tensor of shape ``(n_fft // 2 + 1,)``.
-    """
+    """Complex64 response ``(n_fft // 2 + 1,)`` of a causal Butterworth low-pass on the
+    ``rfft`` grid of ``n_fft`` samples at ``dt_s`` s: -3 dB at ``cutoff_hz`` Hz, roll-off
+    6 * ``order`` dB per octave."""
     freqs_hz = torch.fft.rfftfreq(n_fft, d=dt_s, device=device).double()
     s = 2j * math.pi * freqs_hz
     wc = 2 * math.pi * cutoff_hz
@@ -59,17 +50,10 @@ def butterworth_response(
 def lowpass(
     x: torch.Tensor, dt_s: float, cutoff_hz: float | None, *, dim: int = -1, order: int = 4
 ) -> torch.Tensor:
-    """Causally low-pass filter ``x`` along the time axis ``dim``.
+    """Causally low-pass filter a real tensor ``x`` (traces, a wavelet) along its time axis
+    ``dim`` sampled at ``dt_s`` s; same shape and dtype, differentiable.
 
-    Args:
-        x: real tensor (seismic traces or a wavelet); any shape.
-        dt_s: time sample interval in s.
-        cutoff_hz: corner frequency in Hz; ``None`` or ``<= 0`` returns ``x`` unchanged.
-        dim: the time axis.
-        order: Butterworth order.
-
-    Returns:
-        Filtered tensor, same shape and dtype as ``x`` (differentiable).
+    ``cutoff_hz`` is the corner frequency in Hz; ``None`` or ``<= 0`` returns ``x`` unchanged.
     """
     if cutoff_hz is None or cutoff_hz <= 0:
         return x

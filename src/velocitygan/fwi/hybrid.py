@@ -35,16 +35,9 @@ class HybridResult:
 
 
 def run_hybrid(
-    checkpoint: str | Path,
-    observed_raw: np.ndarray,
-    *,
-    refine: int,
-    dataset=None,
-    device: str = "auto",
-    vmin_mps: float = 1500.0,
-    vmax_mps: float = 4500.0,
-    log: Callable[[str], None] = print,
-    **fwi_kwargs,
+    checkpoint: str | Path, observed_raw: np.ndarray, *, refine: int, dataset=None,
+    device: str = "auto", vmin_mps: float = 1500.0, vmax_mps: float = 4500.0,
+    log: Callable[[str], None] = print, **fwi_kwargs,
 ) -> HybridResult:
     """Predict with a trained generator, then refine with ``refine`` FWI iterations.
 
@@ -57,9 +50,6 @@ def run_hybrid(
         vmin_mps, vmax_mps: FWI velocity bounds; the prediction is clipped into them.
         log: receives one-line notes.
         **fwi_kwargs: further ``run_fwi`` keywords (acquisition, optimizer, lr, freqs_hz, ...).
-
-    Returns:
-        ``HybridResult``.
     """
     obs = np.asarray(observed_raw, dtype=np.float32)
     if obs.ndim == 3:
@@ -67,7 +57,6 @@ def run_hybrid(
     t0 = time.perf_counter()
     pred = predict(checkpoint, obs, dataset=dataset, device=device, log=log)
     predict_time_s = time.perf_counter() - t0
-    start = np.clip(pred, vmin_mps, vmax_mps)
-    result = run_fwi(obs, start, iterations=refine, vmin_mps=vmin_mps, vmax_mps=vmax_mps,
-                     device=device, **fwi_kwargs)  # fmt: skip
+    result = run_fwi(obs, np.clip(pred, vmin_mps, vmax_mps), iterations=refine,
+                     vmin_mps=vmin_mps, vmax_mps=vmax_mps, device=device, **fwi_kwargs)
     return HybridResult(pred_mps=pred, predict_time_s=predict_time_s, fwi=result)

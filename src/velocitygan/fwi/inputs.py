@@ -39,10 +39,8 @@ def parse_samples(text: str | None, n_available: int) -> list[int]:
         raise ConfigError(f"bad --sample {text!r}; use e.g. 3, 0,4,7, 0:20 or all") from None
     bad = [i for i in out if not 0 <= i < n_available]
     if bad or not out:
-        raise ConfigError(
-            f"--sample {text!r} selects {bad or 'nothing'}; "
-            f"the data hold samples 0..{n_available - 1}"
-        )
+        raise ConfigError(f"--sample {text!r} selects {bad or 'nothing'}; the data hold samples "
+                          f"0..{n_available - 1}")
     return out
 
 
@@ -52,10 +50,8 @@ def load_observed(path: str | Path, samples: str | None) -> tuple[np.ndarray, li
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4:
-        raise DataError(
-            f"{path}: seismic shape {tuple(arr.shape)}; expected (N, shots, nt, receivers) "
-            "or (shots, nt, receivers) raw amplitudes"
-        )
+        raise DataError(f"{path}: seismic shape {tuple(arr.shape)}; expected (N, shots, nt, "
+                        "receivers) or (shots, nt, receivers) raw amplitudes")
     idx = parse_samples(samples, arr.shape[0])
     return np.asarray(arr[idx], dtype=np.float32), idx
 
@@ -97,11 +93,9 @@ def load_acquisition(path: str | Path | None):
     return Acquisition.from_dict(d)
 
 
-def start_model(
-    init: str, n: int, acquisition, *, true_mps: np.ndarray | None,
-    sigma_cells: float = DEFAULT_SMOOTH_SIGMA_CELLS, vmin_mps: float = 1500.0,
-    vmax_mps: float = 4500.0,
-) -> np.ndarray:
+def start_model(init: str, n: int, acquisition, *, true_mps: np.ndarray | None,
+                sigma_cells: float = DEFAULT_SMOOTH_SIGMA_CELLS, vmin_mps: float = 1500.0,
+                vmax_mps: float = 4500.0) -> np.ndarray:
     """Start maps ``(n, nz, nx)`` in m/s for ``init`` = ``"smooth"`` or ``"linear"``.
 
     ``smooth``: the true model Gaussian-smoothed by ``sigma_cells`` (the standard benchmark
@@ -110,10 +104,8 @@ def start_model(
     """
     if init == "smooth":
         if true_mps is None:
-            raise ConfigError(
-                "--init smooth smooths the true model: give --true V.npy, or use --init linear "
-                "or --init START.npy"
-            )
+            raise ConfigError("--init smooth smooths the true model: give --true V.npy, or use "
+                              "--init linear or --init START.npy")
         if not 0 <= sigma_cells < math.inf:
             raise ConfigError(f"--smooth-sigma must be a finite number >= 0 (cells), got "
                               f"{sigma_cells}")

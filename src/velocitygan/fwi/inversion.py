@@ -106,8 +106,7 @@ class _Problem:
         self.obs, self.wavelet, self.acq = obs, wavelet, acq
         self.backend, self.device = backend, device
         self.tv_weight, self.clip_q, self.chunk = tv_weight, clip_q, chunk
-        self.band_obs = obs
-        self.band_wavelet = wavelet
+        self.band_obs, self.band_wavelet = obs, wavelet
 
     def set_band(self, cutoff_hz: float | None) -> None:
         self.band_obs = lowpass(self.obs, self.acq.dt_s, cutoff_hz, dim=2)
@@ -153,9 +152,8 @@ def _make_optimizer(name: str, model: BoundedVelocity, lr: float) -> torch.optim
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr)
     # One L-BFGS iteration per step(); the strong-Wolfe line search may evaluate more often.
-    return torch.optim.LBFGS(
-        model.parameters(), lr=lr, max_iter=1, history_size=10, line_search_fn="strong_wolfe"
-    )
+    return torch.optim.LBFGS(model.parameters(), lr=lr, max_iter=1, history_size=10,
+                             line_search_fn="strong_wolfe")
 
 
 def _base_wavelet(acq, device) -> torch.Tensor:
@@ -164,25 +162,12 @@ def _base_wavelet(acq, device) -> torch.Tensor:
 
 
 def run_fwi(
-    observed_raw,
-    init_velocity_mps,
-    *,
-    acquisition=None,
-    iterations: int = 100,
-    optimizer: str = "adam",
-    lr: float | None = None,
-    freqs_hz=DEFAULT_FREQS_HZ,
-    tv_weight: float = 0.0,
-    vmin_mps: float = 1500.0,
-    vmax_mps: float = 4500.0,
-    grad_clip_quantile: float | None = 0.98,
-    true_velocity_mps=None,
-    backend: str = "auto",
-    device: str | torch.device | None = None,
-    chunk_size: int = 8,
-    progress: bool = True,
-    state_path: str | Path | None = None,
-    save_every: int = 10,
+    observed_raw, init_velocity_mps, *, acquisition=None, iterations: int = 100,
+    optimizer: str = "adam", lr: float | None = None, freqs_hz=DEFAULT_FREQS_HZ,
+    tv_weight: float = 0.0, vmin_mps: float = 1500.0, vmax_mps: float = 4500.0,
+    grad_clip_quantile: float | None = 0.98, true_velocity_mps=None, backend: str = "auto",
+    device: str | torch.device | None = None, chunk_size: int = 8, progress: bool = True,
+    state_path: str | Path | None = None, save_every: int = 10,
 ) -> FWIResult:
     """Invert raw seismic data for velocity maps, all samples as one batch.
 
@@ -207,9 +192,6 @@ def run_fwi(
             interrupted); when it exists, continue from it: the same inversion (data, start,
             settings; checked) ends with the iterates of an uninterrupted run.
         save_every: iterations between saves of ``state_path``.
-
-    Returns:
-        ``FWIResult``.
 
     Raises:
         DataError, ConfigError: bad shapes or settings, before any simulation.
@@ -276,8 +258,8 @@ def run_fwi(
 
 @dataclass
 class _Saver:
-    """Where and how often :func:`_iterate` keeps its progress (``state``: the last complete
-    iteration's, saved every ``every`` iterations and on an interrupt)."""
+    """Where :func:`_iterate` keeps ``state`` (the last complete iteration's): every ``every``
+    iterations and on an interrupt."""
 
     path: Path
     every: int

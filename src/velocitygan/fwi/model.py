@@ -4,9 +4,9 @@ The optimiser works on the velocity scaled to [0, 1] over the bounds, ``u``:
 ``v = vmin + (vmax - vmin) * u``, projected back into [0, 1] after every step, so every iterate
 stays inside ``[vmin, vmax]`` m/s (the label range of the OpenFWI families, 1500-4500 m/s, by
 default) and the wave simulation never sees an unstable or negative velocity. A velocity at a
-bound moves as freely as one in the middle. (A sigmoid of an unbounded latent, used before,
-kept the bounds too, but its slope vanishes there: a start at 1503 m/s moved by 0.1 m/s per
-iteration where one at 3000 m/s moved by 22.)
+bound moves as freely as one in the middle (a sigmoid of an unbounded latent would keep the
+bounds too, but its slope vanishes there: a start at 1503 m/s moves by 0.1 m/s per iteration
+where one at 3000 m/s moves by 22).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["BoundedVelocity", "gaussian_smooth", "linear_gradient_model", "total_variation"]
+
 
 class BoundedVelocity(torch.nn.Module):
     """Velocity in ``[vmin_mps, vmax_mps]``, optimised as ``latent`` = velocity scaled to
@@ -34,15 +35,13 @@ class BoundedVelocity(torch.nn.Module):
 
     def __init__(self, init_velocity_mps: torch.Tensor, *, vmin_mps: float, vmax_mps: float):
         super().__init__()
-        self.vmin_mps = float(vmin_mps)
-        self.vmax_mps = float(vmax_mps)
+        self.vmin_mps, self.vmax_mps = float(vmin_mps), float(vmax_mps)
         span = self.vmax_mps - self.vmin_mps
         u = ((init_velocity_mps.double() - self.vmin_mps) / span).clamp(0.0, 1.0)
         self.latent = torch.nn.Parameter(u.float())
 
     def normalised(self) -> torch.Tensor:
-        """Current velocity scaled to [0, 1] over the bounds (clamped value, identity
-        gradient)."""
+        """Current velocity scaled to [0, 1] (clamped value, identity gradient)."""
         u = self.latent
         return u + (u.clamp(0.0, 1.0) - u).detach()
 
@@ -67,8 +66,7 @@ def gaussian_smooth(velocity_mps: torch.Tensor, sigma_cells: float) -> torch.Ten
     r = torch.arange(-radius, radius + 1, dtype=torch.float64)
     k = torch.exp(-(r**2) / (2 * sigma_cells**2))
     k = (k / k.sum()).to(velocity_mps.dtype).to(velocity_mps.device)
-    x = velocity_mps[:, None]
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = F.pad(velocity_mps[:, None], (radius, radius, radius, radius), mode="replicate")
     x = F.conv2d(x, k.reshape(1, 1, -1, 1))
     x = F.conv2d(x, k.reshape(1, 1, 1, -1))
     return x[:, 0]

@@ -21,7 +21,6 @@ from ..errors import ConfigError
 
 __all__ = ["FWIState", "load_state"]
 
-
 # start maps within this of the saved ones (m/s) are the same start
 START_TOLERANCE_MPS = 0.01
 
@@ -60,8 +59,7 @@ class FWIState:
 
     def save(self, path: str | Path) -> None:
         """Write the state atomically."""
-        save_checkpoint(path, {"kind": "fwi_state", "stamp": self.stamp,
-                               "start": self.start,
+        save_checkpoint(path, {"kind": "fwi_state", "stamp": self.stamp, "start": self.start,
                                "iteration": self.iteration, "latent": self.latent,
                                "band": self.band, "optimizer": self.optimizer,
                                "history": self.history})
@@ -81,5 +79,5 @@ def load_state(path: str | Path, expected: dict[str, Any], start_mps: torch.Tens
         raise ConfigError(f"{path}: saved by an FWI run with other data, start model or "
                           "settings; run with those, or remove the file to start afresh")
     return FWIState(stamp=expected, start=saved, iteration=int(ck["iteration"]),
-                    latent=ck["latent"],
-                    band=ck["band"], optimizer=ck["optimizer"], history=list(ck["history"]))
+                    latent=ck["latent"], band=ck["band"], optimizer=ck["optimizer"],
+                    history=list(ck["history"]))

@@ -26,10 +26,8 @@ OPENFWI_SRC_X: tuple[int, ...] = (0, 17, 34, 52, 69)
 
 def _check_seismic(x: np.ndarray) -> None:
     if x.ndim not in (3, 4):
-        raise ConfigError(
-            f"seismic array has shape {tuple(x.shape)}; expected (shots, time, receivers) "
-            "or (N, shots, time, receivers)"
-        )
+        raise ConfigError(f"seismic array has shape {tuple(x.shape)}; expected (shots, time, "
+                          "receivers) or (N, shots, time, receivers)")
 
 
 def _power_axes(per: str) -> tuple[int, ...]:

@@ -17,10 +17,6 @@ from .ops import _count, add_noise_snr, drop_shots, drop_traces, flip_lr, time_s
 
 __all__ = ["RawPerturbation", "TrainAugmentation"]
 
-
-# ---------------------------------------------------------------------------------------------
-# evaluation: a seeded raw_transform for OpenFWIDataset
-
 # Each perturbation draws from its own stream, so switching one on never changes another's draw.
 _NOISE, _TRACES, _SHOTS, _FLIP = 1, 2, 3, 4
 
@@ -114,15 +110,6 @@ class RawPerturbation:
         return out.copy() if out is x_raw else out
 
 
-# ---------------------------------------------------------------------------------------------
-# training-time augmentation
-
-
-def _content_key(t: torch.Tensor) -> int:
-    """CRC32 of a tensor's bytes: a per-sample key that needs no dataset index."""
-    return zlib.crc32(t.detach().cpu().contiguous().numpy().tobytes())
-
-
 @dataclass
 class TrainAugmentation:
     """Random training-time augmentation for the dataset's ``transform=(x, y) -> (x, y)`` hook.
@@ -167,7 +154,7 @@ class TrainAugmentation:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple:
         """Augment one normalised CPU pair ``x (5, nt, nr)``, ``y (1, nz, nx)``."""
-        key = _content_key(y if y is not None else x)
+        key = zlib.crc32((y if y is not None else x).detach().cpu().contiguous().numpy().tobytes())
         noise_rng = _stream(self.seed, key, _NOISE, self.epoch)
         trace_rng = _stream(self.seed, key, _TRACES, self.epoch)
         noise = self.noise_snr_db is not None and noise_rng.random() < self.prob

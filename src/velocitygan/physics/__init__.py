@@ -31,10 +31,8 @@ from velocitygan.errors import ConfigError
 from velocitygan.physics.acquisition import Acquisition, check_velocity, ricker
 from velocitygan.physics.torch_backend import simulate_torch
 
-__all__ = [
-    "Acquisition", "BACKENDS", "check_velocity", "cpu_kernel_available", "deepwave_available",
-    "forward_model", "resolve_backend", "ricker", "simulate_torch",
-]
+__all__ = ["Acquisition", "BACKENDS", "check_velocity", "cpu_kernel_available",
+           "deepwave_available", "forward_model", "resolve_backend", "ricker", "simulate_torch"]
 
 BACKENDS = ("deepwave", "torch")
 _AUTO_BROKEN: set[str] = set()  # device types whose fast path failed here: eager after that
@@ -77,26 +75,9 @@ def resolve_backend(backend: str) -> str:
     return name
 
 
-def _wavelet(source_wavelet: Any, acq: Acquisition, device: torch.device) -> torch.Tensor:
-    if source_wavelet is None:
-        return torch.from_numpy(ricker(acq.peak_freq_hz, acq.dt_s, acq.nt)).to(device)
-    w = torch.as_tensor(source_wavelet, dtype=torch.float32).reshape(-1)
-    if w.numel() > acq.nt or not bool(torch.isfinite(w).all()):
-        raise ConfigError(
-            f"source_wavelet must hold at most nt={acq.nt} finite samples, got {w.numel()}"
-        )
-    return torch.cat([w, w.new_zeros(acq.nt - w.numel())]).to(device)
-
-
-def forward_model(
-    velocity_mps: Any,
-    acquisition: Acquisition | None = None,
-    *,
-    backend: str = "auto",
-    device: str | torch.device | None = None,
-    source_wavelet: Any = None,
-    eager: bool = False,
-) -> torch.Tensor:
+def forward_model(velocity_mps: Any, acquisition: Acquisition | None = None, *,
+                  backend: str = "auto", device: str | torch.device | None = None,
+                  source_wavelet: Any = None, eager: bool = False) -> torch.Tensor:
     """Simulate OpenFWI-style seismic data for a batch of velocity maps.
 
     Args:
@@ -107,13 +88,12 @@ def forward_model(
             fast approximation; no late boundary echo, see the module docstring).
         device: Where to simulate; default: the input tensor's device (CPU for numpy).
         source_wavelet: Optional ``(<=nt,)`` source time function; default the Ricker wavelet.
-        eager: torch backend: run the eager PyTorch recipe (autograd through every step).
-            Default False: the fastest exact path for the device, the C++ kernel on the CPU
-            (~8x eager forward, ~3x with gradients, through its exact adjoint;
-            :mod:`velocitygan.physics.cpu_kernel`, built with the system compiler on first
-            use), ``torch.compile`` on CUDA without autograd (~10x eager on an H200), eager
-            otherwise or where the fast path fails (warned once). On CUDA, ``eager=True``
-            avoids compiling for each new batch shape and matches a gradient pass bit for bit.
+        eager: torch backend: run the eager PyTorch recipe (autograd through every step)
+            instead of the fastest exact path for the device (module docstring; the C++
+            kernel, built with the system compiler on first use, is ~8x eager forward and ~3x
+            with gradients, ``torch.compile`` ~10x on an H200), which runs eagerly where it
+            fails (warned once). On CUDA, ``eager=True`` avoids compiling for each new batch
+            shape and matches a gradient pass bit for bit.
 
     Returns:
         float32 tensor ``(N, n_shots, nt, n_receivers)`` on ``device``, OpenFWI's polarity and
@@ -128,7 +108,14 @@ def forward_model(
     v = check_velocity(velocity_mps, acq)
     dev = resolve_device(device) if device is not None else v.device
     v = v.to(dev)
-    wavelet = _wavelet(source_wavelet, acq, dev)
+    if source_wavelet is None:
+        wavelet = torch.from_numpy(ricker(acq.peak_freq_hz, acq.dt_s, acq.nt)).to(dev)
+    else:
+        w = torch.as_tensor(source_wavelet, dtype=torch.float32).reshape(-1)
+        if w.numel() > acq.nt or not bool(torch.isfinite(w).all()):
+            raise ConfigError(f"source_wavelet must hold at most nt={acq.nt} finite samples, "
+                              f"got {w.numel()}")
+        wavelet = torch.cat([w, w.new_zeros(acq.nt - w.numel())]).to(dev)
     grad = torch.is_grad_enabled() and v.requires_grad
     with torch.set_grad_enabled(grad):
         if name == "deepwave":
@@ -142,9 +129,8 @@ def forward_model(
     return out.contiguous()
 
 
-def _simulate_torch_auto(
-    v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor, grad: bool
-) -> torch.Tensor:
+def _simulate_torch_auto(v: torch.Tensor, acq: Acquisition, wavelet: torch.Tensor,
+                         grad: bool) -> torch.Tensor:
     """The C++ kernel on the CPU (with or without gradients), torch.compile on CUDA for
     forward-only runs; eager otherwise or after a failure (warned once per device type)."""
     kind = v.device.type

@@ -28,10 +28,9 @@ MAX_VELOCITY_MPS = 10000.0
 def _whole(name: str, value: Any) -> int:
     """``value`` as a Python int, or a one-line ConfigError if it is not a whole number."""
     try:
-        number = float(value)
-        whole = int(value)
+        number, whole = float(value), int(value)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"acquisition {name}={value!r} must be a whole number") from None
+        number, whole = math.nan, 0
     if number != whole:
         raise ConfigError(f"acquisition {name}={value!r} must be a whole number")
     return whole
@@ -89,23 +88,17 @@ class Acquisition:
             if getattr(self, name) < 1:
                 raise ConfigError(f"acquisition {name}={getattr(self, name)} must be >= 1")
         if self.pad_cells < 2:
-            raise ConfigError(
-                f"acquisition pad_cells={self.pad_cells} must be >= 2 (120 = OpenFWI)"
-            )
+            raise ConfigError(f"acquisition pad_cells={self.pad_cells} must be >= 2 "
+                              "(120 = OpenFWI)")
         if not self.src_x or not self.rec_x:
             raise ConfigError("acquisition needs at least one source (src_x) and receiver (rec_x)")
-        for name, cells, limit in (
-            ("src_x", self.src_x, self.nx),
-            ("rec_x", self.rec_x, self.nx),
-            ("src_z", (self.src_z,), self.nz),
-            ("rec_z", (self.rec_z,), self.nz),
-        ):
+        for name, cells, limit in (("src_x", self.src_x, self.nx), ("rec_x", self.rec_x, self.nx),
+                                   ("src_z", (self.src_z,), self.nz),
+                                   ("rec_z", (self.rec_z,), self.nz)):
             bad = [c for c in cells if not 0 <= c < limit]
             if bad:
-                raise ConfigError(
-                    f"acquisition {name} cell(s) {bad} lie outside the grid 0..{limit - 1}; "
-                    "give cell indices inside the model"
-                )
+                raise ConfigError(f"acquisition {name} cell(s) {bad} lie outside the grid "
+                                  f"0..{limit - 1}; give cell indices inside the model")
         if len(set(self.src_x)) != len(self.src_x):
             raise ConfigError(f"acquisition src_x={self.src_x} repeats a source position")
 
@@ -139,10 +132,7 @@ class Acquisition:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
-        d = asdict(self)
-        d["src_x"] = list(self.src_x)
-        d["rec_x"] = list(self.rec_x)
-        return d
+        return {**asdict(self), "src_x": list(self.src_x), "rec_x": list(self.rec_x)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Acquisition:
@@ -194,7 +184,7 @@ def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) ->
         acquisition: Geometry and discretisation (default: OpenFWI).
     """
     acq = acquisition or Acquisition()
-    if isinstance(velocity_mps, np.ndarray) or not isinstance(velocity_mps, torch.Tensor):
+    if not isinstance(velocity_mps, torch.Tensor):
         arr = np.asarray(velocity_mps)
         if not np.issubdtype(arr.dtype, np.number):
             raise DataError(f"velocity must be a numeric array in m/s, got dtype {arr.dtype}")
@@ -208,10 +198,9 @@ def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) ->
     elif v.ndim == 2:
         v = v[None]
     if v.ndim != 3 or tuple(v.shape[1:]) != grid or v.shape[0] == 0:
-        raise DataError(
-            f"velocity has shape {shape}; expected {grid}, (N, {grid[0]}, {grid[1]}) or "
-            f"(N, 1, {grid[0]}, {grid[1]}) in m/s (or set Acquisition nz/nx to match)"
-        )
+        raise DataError(f"velocity has shape {shape}; expected {grid}, (N, {grid[0]}, {grid[1]}) "
+                        f"or (N, 1, {grid[0]}, {grid[1]}) in m/s (or set Acquisition nz/nx to "
+                        "match)")
     with torch.no_grad():
         finite = torch.isfinite(v)
         if not bool(finite.all()):
@@ -220,17 +209,15 @@ def check_velocity(velocity_mps: Any, acquisition: Acquisition | None = None) ->
         lows, highs = v.amin(dim=(1, 2)).tolist(), v.amax(dim=(1, 2)).tolist()
     v_min, v_max = min(lows), max(highs)
     if v_min <= 0 or v_max >= MAX_VELOCITY_MPS:
-        raise DataError(
-            f"velocity range [{v_min:g}, {v_max:g}] m/s is outside (0, {MAX_VELOCITY_MPS:g}) m/s; "
-            "give velocities in m/s (not km/s, not normalised)"
-        )
+        raise DataError(f"velocity range [{v_min:g}, {v_max:g}] m/s is outside "
+                        f"(0, {MAX_VELOCITY_MPS:g}) m/s; give velocities in m/s (not km/s, not "
+                        "normalised)")
     limits = [acq.stable_velocity_mps(low) for low in lows]
     worst = max(range(len(highs)), key=lambda i: highs[i] - limits[i])
     if highs[worst] > limits[worst]:
-        raise DataError(
-            f"velocity {highs[worst]:g} m/s (model {worst}) is unstable with "
-            f"dt_s={acq.dt_s:g}, dx_m={acq.dx_m:g} and the sponge of its slowest velocity "
-            f"{lows[worst]:g} m/s (v*dt/dx={highs[worst] * acq.dt_s / acq.dx_m:.3f}); lower "
-            f"dt_s or keep v <= {limits[worst]:.0f} m/s"
-        )
+        raise DataError(f"velocity {highs[worst]:g} m/s (model {worst}) is unstable with "
+                        f"dt_s={acq.dt_s:g}, dx_m={acq.dx_m:g} and the sponge of its slowest "
+                        f"velocity {lows[worst]:g} m/s (v*dt/dx="
+                        f"{highs[worst] * acq.dt_s / acq.dx_m:.3f}); lower dt_s or keep v <= "
+                        f"{limits[worst]:.0f} m/s")
     return v

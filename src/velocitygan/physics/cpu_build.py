@@ -62,29 +62,17 @@ def _run(compiler: str, *args: str, timeout: float) -> subprocess.CompletedProce
         raise ConfigError(f"cannot run the C++ compiler {compiler}: {exc}") from None
 
 
-def _first_error(stderr: str) -> str:
-    """The compiler's first error line (the last line is often 'compilation terminated.')."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or ["no output"])[0][:300]
-
-
-def _target(compiler: str, flags: list[str]) -> Path:
-    """Where the library for this source, compiler, machine and flags lives (may not exist)."""
+def build_library(rebuild: bool = False) -> Path:
+    """Compile the kernel into the cache (once per source, compiler, machine and flags);
+    return its path. ``rebuild`` replaces an existing file (e.g. one that would not load)."""
+    compiler, flags = _compiler(), _flags()
     version = _run(compiler, "--version", timeout=60).stdout
     machine = _run(compiler, "-dumpmachine", timeout=60).stdout.strip()
     key = hashlib.sha256("\0".join(
         [SOURCE_FILE.read_text(), compiler, version, machine, platform.machine(), *flags]
     ).encode()).hexdigest()[:16]
-    return cache_dir() / f"recipe_cpu-{key}.so"
-
-
-def build_library(rebuild: bool = False) -> Path:
-    """Compile the kernel into the cache (once per source, compiler, machine and flags);
-    return its path. ``rebuild`` replaces an existing file (e.g. one that would not load)."""
-    compiler, flags = _compiler(), _flags()
-    target = _target(compiler, flags)
-    folder = target.parent
+    folder = cache_dir()
+    target = folder / f"recipe_cpu-{key}.so"
     if target.exists() and not rebuild:
         return target
     try:
@@ -97,8 +85,11 @@ def build_library(rebuild: bool = False) -> Path:
     try:
         done = _run(compiler, *flags, str(SOURCE_FILE), "-o", tmp, timeout=300)
         if done.returncode != 0:
-            raise ConfigError(f"compiling the CPU recipe kernel failed: "
-                              f"{_first_error(done.stderr)}")
+            # the first error line: the last line is often 'compilation terminated.'
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            errors = [line for line in lines if "error" in line.lower()]
+            raise ConfigError("compiling the CPU recipe kernel failed: "
+                              f"{(errors or lines or ['no output'])[0][:300]}")
         os.chmod(tmp, 0o755)  # mkstemp made it private; other users may share the cache
         os.replace(tmp, target)  # atomic: another process never sees half a library
     finally:

@@ -50,9 +50,8 @@ def load_library() -> ctypes.CDLL:
     ptr, i32, f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
     common = [ptr, ptr, ptr, f32, ptr, i32, i32, i32, ptr, i32, i32, i32, i32]
     lib.recipe_shot.argtypes = [*common, ptr, ptr]
-    lib.recipe_shot.restype = None
     lib.recipe_shot_grad.argtypes = [*common, ptr, ptr, ptr, ptr, ptr]
-    lib.recipe_shot_grad.restype = None
+    lib.recipe_shot.restype = lib.recipe_shot_grad.restype = None
     _self_check(lib)
     _LIBRARY.append(lib)
     return lib
@@ -150,8 +149,9 @@ def _address(a: np.ndarray, dtype: type = np.float32) -> int:
     return a.ctypes.data
 
 
-def _scratch(threads: int, floats: int) -> list[np.ndarray]:
-    return [np.empty(floats, np.float32) for _ in range(threads)]
+def _array(t: torch.Tensor) -> np.ndarray:
+    """``t`` as a C-contiguous float32 array for the library (shares memory where it can)."""
+    return t.detach().float().contiguous().numpy()
 
 
 def _threads_for_memory(threads: int, bytes_per_thread: int) -> int:
@@ -170,7 +170,7 @@ def _forward(plan: _Plan, alpha: np.ndarray, amp: np.ndarray) -> np.ndarray:
     n_models, height, width = alpha.shape
     acq = plan.acq
     out = np.empty((n_models, acq.n_shots, acq.nt, acq.n_receivers), np.float32)
-    scratch = _scratch(plan.threads, 2 * (height + 4) * (width + 4))
+    scratch = [np.empty(2 * (height + 4) * (width + 4), np.float32) for _ in range(plan.threads)]
     plan.each_shot(n_models, lambda k, n, s: plan.lib.recipe_shot(
         *plan.shot_args(alpha, amp, n, s), _address(out[n, s]), _address(scratch[k])))
     return out
@@ -186,7 +186,7 @@ def _backward(plan: _Plan, alpha: np.ndarray, amp: np.ndarray,
     # (nt + 2) fields per thread, allocated when first used: fewer threads where memory is short
     plan = replace(plan, threads=_threads_for_memory(plan.threads, (acq.nt + 2) * plane * 4))
     history = [None] * plan.threads
-    work = _scratch(plan.threads, 3 * plane)
+    work = [np.empty(3 * plane, np.float32) for _ in range(plan.threads)]
 
     def shot(k: int, n: int, s: int) -> None:
         if history[k] is None:
@@ -204,22 +204,16 @@ class _Recipe(torch.autograd.Function):
     """Records from ``alpha`` and ``src_amp`` through the library; its adjoint for backward."""
 
     @staticmethod
-    def forward(ctx: Any, alpha: torch.Tensor, src_amp: torch.Tensor,
-                plan: _Plan) -> torch.Tensor:
-        alpha_np = alpha.detach().float().contiguous().numpy()
-        amp_np = src_amp.detach().float().contiguous().numpy()
+    def forward(ctx: Any, alpha: torch.Tensor, src_amp: torch.Tensor, plan: _Plan) -> torch.Tensor:
         ctx.plan = plan
         ctx.save_for_backward(alpha, src_amp)
-        return torch.from_numpy(_forward(plan, alpha_np, amp_np))
+        return torch.from_numpy(_forward(plan, _array(alpha), _array(src_amp)))
 
     @staticmethod
     @once_differentiable  # the adjoint is not itself differentiable: no double backward
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         alpha, src_amp = ctx.saved_tensors
-        grad_alpha, grad_amp = _backward(
-            ctx.plan, alpha.detach().float().contiguous().numpy(),
-            src_amp.detach().float().contiguous().numpy(),
-            np.ascontiguousarray(grad_out.detach().numpy(), np.float32))
+        grad_alpha, grad_amp = _backward(ctx.plan, _array(alpha), _array(src_amp), _array(grad_out))
         return torch.from_numpy(grad_alpha), torch.from_numpy(grad_amp), None
 
 
@@ -238,13 +232,8 @@ def _simulate(lib: ctypes.CDLL, v: torch.Tensor, acq: Acquisition, wavelet: torc
     return _Recipe.apply(alpha, src_amp, plan)
 
 
-def simulate_cpu(
-    velocity_mps: torch.Tensor,
-    acquisition: Acquisition,
-    wavelet: torch.Tensor,
-    *,
-    threads: int | None = None,
-) -> torch.Tensor:
+def simulate_cpu(velocity_mps: torch.Tensor, acquisition: Acquisition, wavelet: torch.Tensor, *,
+                 threads: int | None = None) -> torch.Tensor:
     """Simulate all shots of all models with the compiled CPU kernel.
 
     Args:

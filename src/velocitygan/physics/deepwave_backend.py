@@ -35,9 +35,8 @@ DEEPWAVE_PML_CELLS = 10
 DEEPWAVE_MAX_VEL_MPS = 4500.0
 
 
-def simulate_deepwave(
-    velocity_mps: torch.Tensor, acquisition: Acquisition, wavelet: torch.Tensor
-) -> torch.Tensor:
+def simulate_deepwave(velocity_mps: torch.Tensor, acquisition: Acquisition,
+                      wavelet: torch.Tensor) -> torch.Tensor:
     """Simulate all shots of all models with deepwave (``deepwave.scalar``).
 
     Args:
@@ -51,10 +50,8 @@ def simulate_deepwave(
     try:
         import deepwave
     except ImportError:
-        raise ConfigError(
-            "backend 'deepwave' needs the deepwave package (pip install deepwave); "
-            "or use backend='torch'"
-        ) from None
+        raise ConfigError("backend 'deepwave' needs the deepwave package (pip install deepwave); "
+                          "or use backend='torch'") from None
     acq = acquisition
     n_models, n_shots, dev = velocity_mps.shape[0], acq.n_shots, velocity_mps.device
     # deepwave's batched models: one model per shot, shots of a model are consecutive.
@@ -65,18 +62,10 @@ def simulate_deepwave(
     amp = amp.reshape(1, 1, -1).expand(n_models * n_shots, 1, -1).contiguous()
     max_vel = max(DEEPWAVE_MAX_VEL_MPS, float(velocity_mps.detach().max()))
     out = deepwave.scalar(
-        v,
-        acq.dx_m,
-        acq.dt_s,
-        source_amplitudes=amp,
+        v, acq.dx_m, acq.dt_s, source_amplitudes=amp,
         source_locations=src_loc.repeat(n_models, 1, 1),
         receiver_locations=rec_loc[None].expand(n_models * n_shots, -1, -1).contiguous(),
-        accuracy=4,
-        pml_width=DEEPWAVE_PML_CELLS,
-        pml_freq=acq.peak_freq_hz,
-        max_vel=max_vel,
-        courant_number=DEEPWAVE_COURANT,
-    )
-    rec = out[-1]  # (N*S, R, nt+1)
-    rec = -rec[..., 1:]
+        accuracy=4, pml_width=DEEPWAVE_PML_CELLS, pml_freq=acq.peak_freq_hz, max_vel=max_vel,
+        courant_number=DEEPWAVE_COURANT)
+    rec = -out[-1][..., 1:]  # (N*S, R, nt+1) less the first sample
     return rec.reshape(n_models, n_shots, acq.n_receivers, acq.nt).transpose(2, 3)

@@ -24,6 +24,7 @@ the model, so gradients flow only through the wave equation itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -36,12 +37,9 @@ __all__ = ["simulate_torch", "source_amplitudes", "sponge_axes"]
 C1, C2, C3 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0  # 4th-order 2nd-derivative weights
 STEPS_PER_CALL = 10  # time steps per (compiled) chunk
 
-StepFn = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
-
-def sponge_axes(
-    acquisition: Acquisition, device: torch.device | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def sponge_axes(acquisition: Acquisition,
+                device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Unitless sponge profiles ``(dist / (P-1))^2`` along depth ``(nz+2P,)`` and x ``(nx+2P,)``.
 
     ``dist`` counts cells from the model edge (0 inside the model). The 2-D profile takes the x
@@ -56,9 +54,8 @@ def sponge_axes(
     return (dist(acquisition.nz) / (pad - 1)) ** 2, (dist(acquisition.nx) / (pad - 1)) ** 2
 
 
-def source_amplitudes(
-    velocity_mps: torch.Tensor, acquisition: Acquisition, wavelet: torch.Tensor
-) -> torch.Tensor:
+def source_amplitudes(velocity_mps: torch.Tensor, acquisition: Acquisition,
+                      wavelet: torch.Tensor) -> torch.Tensor:
     """What the recipe adds at each source after each step, ``(v[src] dt)^2 w(t)``:
     ``(N, n_shots, nt)`` (pressure units of the records) from ``(N, nz, nx)`` velocity in m/s
     (differentiable) and the ``(nt,)`` source time function."""
@@ -83,16 +80,9 @@ def _laplacian(p: torch.Tensor) -> torch.Tensor:
     return near.mul_(C2).add_(far, alpha=C3).add_(p, alpha=2.0 * C1)
 
 
-def _steps(
-    p: torch.Tensor,
-    p_prev: torch.Tensor,
-    alpha: torch.Tensor,
-    damp_dt: torch.Tensor,
-    src_index: tuple[torch.Tensor, ...],
-    src_amp: torch.Tensor,
-    rec_z: int,
-    rec_x: torch.Tensor | slice,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _steps(p: torch.Tensor, p_prev: torch.Tensor, alpha: torch.Tensor, damp_dt: torch.Tensor,
+           src_index: tuple[torch.Tensor, ...], src_amp: torch.Tensor, rec_z: int,
+           rec_x: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Advance ``src_amp.shape[-1]`` time steps; return new ``p, p_prev`` and ``(N,S,k,R)``.
 
     ``p_next = (2 + 2 c1 alpha - d dt) p - (1 - d dt) p_prev + alpha * neighbours`` is evaluated
@@ -111,18 +101,10 @@ def _steps(
     return p, p_prev, torch.stack(traces, dim=2)
 
 
-def _steps_fused(
-    p: torch.Tensor,
-    p_prev: torch.Tensor,
-    alpha: torch.Tensor,
-    kappa_dt: torch.Tensor,
-    profile: torch.Tensor,
-    src_z: int,
-    src_x: torch.Tensor,
-    src_amp: torch.Tensor,
-    rec_z: int,
-    rec_x: torch.Tensor | slice,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _steps_fused(p: torch.Tensor, p_prev: torch.Tensor, alpha: torch.Tensor,
+                 kappa_dt: torch.Tensor, profile: torch.Tensor, src_z: int, src_x: torch.Tensor,
+                 src_amp: torch.Tensor, rec_z: int,
+                 rec_x: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The same time steps written for ``torch.compile``: one fused kernel per step.
 
     Purely functional; the sponge is ``kappa_dt * profile`` and the source a mask built from
@@ -147,31 +129,15 @@ def _steps_fused(
     return p, p_prev, torch.stack(traces, dim=2)
 
 
-_COMPILED: list[StepFn] = []
+@functools.cache
+def _compiled() -> Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    # static shapes: dynamic-shape kernels measured ~25 % slower on an H200; one compile
+    # (~10-20 s) per batch size. CUDA graphs ("reduce-overhead") were no faster there.
+    return torch.compile(_steps_fused, dynamic=False)
 
 
-def _compiled() -> StepFn:
-    if not _COMPILED:
-        # static shapes: dynamic-shape kernels measured ~25 % slower on an H200; one compile
-        # (~10-20 s) per batch size. CUDA graphs ("reduce-overhead") were no faster there.
-        _COMPILED.append(torch.compile(_steps_fused, dynamic=False))
-    return _COMPILED[0]
-
-
-def _receiver_index(rec_x: tuple[int, ...], pad: int, device: torch.device) -> torch.Tensor | slice:
-    """A slice when receivers are consecutive cells (cheaper gather), else an index tensor."""
-    if rec_x == tuple(range(rec_x[0], rec_x[0] + len(rec_x))):
-        return slice(rec_x[0] + pad, rec_x[0] + pad + len(rec_x))
-    return torch.tensor(rec_x, device=device) + pad
-
-
-def simulate_torch(
-    velocity_mps: torch.Tensor,
-    acquisition: Acquisition,
-    wavelet: torch.Tensor,
-    *,
-    compiled: bool = False,
-) -> torch.Tensor:
+def simulate_torch(velocity_mps: torch.Tensor, acquisition: Acquisition, wavelet: torch.Tensor,
+                   *, compiled: bool = False) -> torch.Tensor:
     """Simulate all shots of all models with the OpenFWI recipe.
 
     Args:
@@ -190,35 +156,28 @@ def simulate_torch(
     alpha = (v_pad * (acq.dt_s / acq.dx_m)) ** 2
     kappa = acq.sponge_strength(velocity_mps.detach().amin(dim=(1, 2)))  # (N,) in 1/s
     rel_z, rel_x = sponge_axes(acq, dev)  # damping kappa * profile, unitless profile in [0, 1]
-    profile = torch.where(rel_x[None, :] > 0, rel_x[None, :], rel_z[:, None])
+    profile = torch.where(rel_x[None, :] > 0, rel_x[None, :], rel_z[:, None])[None, None]
     src_x = torch.tensor(acq.src_x, device=dev) + pad
-    src_z = acq.src_z + pad
+    src_z, rec_z, first = acq.src_z + pad, acq.rec_z + pad, acq.rec_x[0]
     src_amp = source_amplitudes(velocity_mps, acq, wavelet)  # (N, S, nt)
-    rec_x = _receiver_index(acq.rec_x, pad, dev)
-    rec_z = acq.rec_z + pad
-    height, width = acq.nz + 2 * pad, acq.nx + 2 * pad
-    chunks = []
+    rec_x = (slice(first + pad, first + pad + acq.n_receivers)  # consecutive: cheaper gather
+             if acq.rec_x == tuple(range(first, first + acq.n_receivers))
+             else torch.tensor(acq.rec_x, device=dev) + pad)
+    p = torch.zeros(n_models, n_shots, acq.nz + 2 * pad, acq.nx + 2 * pad, device=dev)
+    p_prev = torch.zeros_like(p)
+    kappa_dt = (kappa * acq.dt_s).view(-1, 1, 1, 1)
     if not compiled:
-        damp_dt = (kappa * acq.dt_s)[:, None, None, None] * profile
+        damp_dt = kappa_dt * profile
         n_idx = torch.arange(n_models, device=dev).repeat_interleave(n_shots)
         s_idx = torch.arange(n_shots, device=dev).repeat(n_models)
         src_index = (n_idx, s_idx, torch.full_like(n_idx, src_z), src_x.repeat(n_models))
-        p = torch.zeros(n_models, n_shots, height, width, device=dev)
-        p_prev = torch.zeros_like(p)
-        for start in range(0, acq.nt, STEPS_PER_CALL):
-            amp = src_amp[..., start : start + STEPS_PER_CALL]
-            p, p_prev, tr = _steps(p, p_prev, alpha, damp_dt, src_index, amp, rec_z, rec_x)
-            chunks.append(tr)
-        return torch.cat(chunks, dim=2)
-
-    kappa_dt = (kappa * acq.dt_s).view(-1, 1, 1, 1)
-    profile = profile.view(1, 1, height, width)
-    p = torch.zeros(n_models, n_shots, height, width, device=dev)
-    p_prev = torch.zeros_like(p)
+    chunks = []
     for start in range(0, acq.nt, STEPS_PER_CALL):
         amp = src_amp[..., start : start + STEPS_PER_CALL]
-        # a short tail runs eagerly (no compile for one more shape)
-        fn = _compiled() if amp.shape[-1] == STEPS_PER_CALL else _steps_fused
-        p, p_prev, tr = fn(p, p_prev, alpha, kappa_dt, profile, src_z, src_x, amp, rec_z, rec_x)
+        if not compiled:
+            p, p_prev, tr = _steps(p, p_prev, alpha, damp_dt, src_index, amp, rec_z, rec_x)
+        else:  # a short tail runs eagerly (no compile for one more shape)
+            fn = _compiled() if amp.shape[-1] == STEPS_PER_CALL else _steps_fused
+            p, p_prev, tr = fn(p, p_prev, alpha, kappa_dt, profile, src_z, src_x, amp, rec_z, rec_x)
         chunks.append(tr)
     return torch.cat(chunks, dim=2)

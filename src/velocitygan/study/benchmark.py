@@ -1,19 +1,17 @@
 """Benchmark: models trained for the same wall-clock budget on the same data, scored on a test
 set that no training sees.
 
-Layout under ``DIR``: ``data/`` (training maps, seed ``data_seed``, with a validation split),
-``test/`` (``test_samples`` maps drawn with ``test_seed``), ``runs/MODEL-seedS/`` (one training
-run each), ``evals/MODEL-seedS/`` (the final weights on the test set), and the results
-``benchmark.csv``, ``benchmark.md`` and ``benchmark.png`` (test MAE against wall-clock time).
+``DIR`` holds ``data/`` (training maps, seed ``data_seed``, with a validation split), ``test/``
+(maps drawn with ``test_seed``), ``runs/MODEL-seedS/``, ``evals/MODEL-seedS/`` (final weights on
+the test set) and ``benchmark.csv``, ``.md`` and ``.png`` (test MAE against wall-clock time).
 
-Every run trains until ``time_limit_min = budget_min`` (never stopped early by an epoch
-count), so its cosine schedule ends with the budget. The test set is the runs' monitoring split
-(``val``) so that the figure shows test MAE against time; nothing in training reads it (the
-schedules depend on time only), and the scores are of each run's final weights (``last.pt``),
-never of a checkpoint picked by looking at the curve. A rerun resumes interrupted runs and reuses
-finished ones. ``benchmark.json`` holds the settings that every run shares (not the models and
-seeds, so that separate processes can train different runs of one study at once); a rerun with
-other settings, or a run folder trained with another configuration, is refused.
+Every run trains until its budget (``time_limit_min``), never an epoch count, so its cosine
+schedule ends with the budget. The test set is the runs' monitoring split, so that the figure
+shows test MAE over time: nothing in training reads it and the scores are of the final weights
+(``last.pt``), never of a checkpoint picked from the curve. A rerun resumes or reuses runs.
+``benchmark.json`` holds the settings all runs share (not models and seeds: separate processes
+may train runs of one study at once); other settings, or a run folder trained with another
+configuration, are refused.
 """
 
 from __future__ import annotations
@@ -130,13 +128,13 @@ def _claim(out: Path, settings: BenchmarkSettings) -> None:
                           "--out or remove that folder")
 
 
-def _curve(run: Path, batch_size: int) -> list[dict[str, float]]:
-    """``(time_s, steps, samples_seen, epoch, val_mae_mps)`` of each validated epoch of a run."""
+def _curve(run: Path) -> list[dict[str, float]]:
+    """``time_s``, ``steps``, ``epoch`` and ``val_mae_mps`` of each validated epoch of a run."""
     cols = read_metrics_csv(run / "metrics.csv")
     rows = zip(cols["time_s"], cols["step"], cols["epoch"], cols.get("val_mae_mps", []),
                strict=False)
-    return [{"time_s": t, "steps": int(s), "samples_seen": int(s) * batch_size,
-             "epoch": int(e), "val_mae_mps": v} for t, s, e, v in rows if v is not None]
+    return [{"time_s": t, "steps": int(s), "epoch": int(e), "val_mae_mps": v}
+            for t, s, e, v in rows if v is not None]
 
 
 def _train_one(cfg: Any, log: Callable[[str], None]) -> None:
@@ -181,7 +179,7 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
             log(f"benchmark: {name}, {settings.budget_min:g} min")
             cfg = settings.run_config(model, seed, out)
             _train_one(cfg, log)
-            curve = _curve(run, cfg.batch_size)
+            curve = _curve(run)
             m = evaluate_once(run / "last.pt", test, out / "evals" / name,
                               extra={"threads": torch.get_num_threads()})
             last = curve[-1] if curve else {"time_s": 0.0, "steps": 0, "epoch": 0}

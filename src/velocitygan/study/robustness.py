@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data import DatasetSpec
+from ..data import DatasetSpec, read_split
+from ..data.npyfile import open_npy
 from ..errors import ConfigError
+from ..evaluate import evaluate_checkpoint
 from ..io import read_json, stamp, write_csv, write_text
 from ..perturb import RawPerturbation
+from ..predict import load_model
 from ..pretrained import PREFIX, resolve_checkpoint
 from .tables import markdown_table
 
@@ -85,9 +88,6 @@ def robustness_conditions(*, snr_db: Sequence[float] = (), missing_traces: Seque
 
 def _split_shape(split: str | Path) -> tuple[int, int, int]:
     """(shots, time samples, receivers) of the first data file of ``split``."""
-    from ..data import read_split
-    from ..data.npyfile import open_npy
-
     first = read_split(split)[0].data
     data = open_npy(first)
     if data.ndim not in (3, 4):
@@ -99,23 +99,15 @@ def _split_shape(split: str | Path) -> tuple[int, int, int]:
 def _inputs(path: Path, split: str | Path) -> list[Path]:
     """The checkpoint, the split file and every file it lists: an evaluation is only reused
     while none of them changed."""
-    from ..data import read_split
-
     files = [path, Path(split)]
     for entry in read_split(split):
         files += [entry.data] + ([] if entry.label is None else [entry.label])
     return files
 
 
-def _model_label(checkpoint: Path) -> str:
-    from ..predict import load_model
-
-    kind = load_model(checkpoint).info.get("kind") or "model"
-    return f"{kind}:{checkpoint.parent.name or checkpoint.stem}"
-
-
 def _labels(checkpoints: Sequence[str | Path]) -> list[tuple[str, Path]]:
-    """``(label, path)`` per checkpoint; ``LABEL=PATH`` sets the label explicitly."""
+    """``(label, path)`` per checkpoint: ``KIND:FOLDER`` (the model kind and the checkpoint's
+    folder) unless ``LABEL=PATH`` sets the label explicitly."""
     out: list[tuple[str, Path]] = []
     for item in checkpoints:
         text = str(item)
@@ -125,7 +117,9 @@ def _labels(checkpoints: Sequence[str | Path]) -> list[tuple[str, Path]]:
         elif sep and not Path(text).exists():
             out.append((label.strip(), resolve_checkpoint(path)))
         else:
-            out.append((_model_label(Path(text)), Path(text)))
+            ckpt = Path(text)
+            kind = load_model(ckpt).info.get("kind") or "model"
+            out.append((f"{kind}:{ckpt.parent.name or ckpt.stem}", ckpt))
     seen: dict[str, int] = {}
     for i, (label, path) in enumerate(out):
         seen[label] = seen.get(label, 0) + 1
@@ -155,8 +149,6 @@ def run_robustness(
         One row per (model, condition) with MAE/RMSE/SSIM (normalised), MAE/RMSE in m/s and the
         change against the clean condition.
     """
-    from ..evaluate import evaluate_checkpoint
-
     if not checkpoints:
         raise ConfigError("no checkpoint given; pass --checkpoint CKPT (repeatable)")
     out_dir = Path(out_dir)

@@ -147,7 +147,7 @@ def write_subset(split: str | Path, k: int, folder: Path) -> Path:
 
 def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str], None]
            ) -> tuple[Path, dict[str, Any]]:
-    """Train (or reuse / resume) one run; returns (run folder, epoch, step, train_s)."""
+    """Train (or reuse / resume) one run; returns (run folder, its :func:`_position`)."""
     from ..checkpoint import load_checkpoint
     from ..train import resolve_config, train
     from ..train.run import absolute_paths
@@ -157,7 +157,6 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
     cfg = absolute_paths(resolve_config(file=settings.config, overrides=overrides))
     out = Path(cfg.out)
     last = out / "last.pt"
-    resume = False
     if last.is_file():
         ck = load_checkpoint(last)
         keys = [k for k in _SAME_RUN if k in ck.get("config", {})]
@@ -169,16 +168,13 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
         if ck.get("epoch", 0) >= cfg.epochs or done_steps:
             log(f"reusing finished run {out}")
             return out, _position(out, ck)
-        resume = True
-    train(cfg, resume=resume)
+    train(cfg, resume=last.is_file())  # an unfinished run of these settings continues
     return out, _position(out, load_checkpoint(last))
 
 
 # settings that make a stored run another experiment (a longer budget only extends it)
 _SAME_RUN = ("model", "train", "val", "dataset", "init_from", "freeze", "unfrozen_lr",
              "batch_size", "lr", "seed", "width")
-
-
 _PATHS = ("train", "val", "dataset", "init_from")
 
 
@@ -197,7 +193,14 @@ def _run_stamp(config: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 
 
 def _position(run: Path, ck: dict[str, Any]) -> dict[str, Any]:
-    return {"epoch": int(ck["epoch"]), "step": int(ck["step"]), "train_s": _train_seconds(run)}
+    """Epoch, step and training time of a run (``time_s`` of the last ``metrics.csv`` row; 0
+    if unknown)."""
+    try:
+        with open(run / "metrics.csv", newline="") as fh:
+            train_s = round(float(list(csv.DictReader(fh))[-1]["time_s"]), 1)
+    except (OSError, KeyError, ValueError, IndexError):
+        train_s = 0.0
+    return {"epoch": int(ck["epoch"]), "step": int(ck["step"]), "train_s": train_s}
 
 
 def _finetune_budget(settings: TransferSettings, k: int, batch: int, source_epochs: int
@@ -217,16 +220,6 @@ def _finetune_budget(settings: TransferSettings, k: int, batch: int, source_epoc
                 "val_every_epochs": epochs, **common}
     epochs = settings.finetune_epochs or source_epochs
     return {"epochs": epochs, "val_every_epochs": epochs, **common}
-
-
-def _train_seconds(run: Path) -> float:
-    """Training time of a run (``time_s`` of the last ``metrics.csv`` row; 0 if unknown)."""
-    try:
-        with open(run / "metrics.csv", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        return round(float(rows[-1]["time_s"]), 1)
-    except (OSError, KeyError, ValueError, IndexError):
-        return 0.0
 
 
 def run_transfer(settings: TransferSettings, out_dir: str | Path, *,
@@ -265,8 +258,7 @@ def _model_rows(settings: TransferSettings, model: str, src_card: Path, tgt_card
         "model": model, "train": str(src_card.parent / "train.txt"), "val": str(src_val),
         "dataset": str(src_card), "out": str(out / "runs" / model / "source")}, log)
     src_best = run / "best.pt"
-    info = {**base, **pos,
-            "train_samples": _count(src_card.parent / "train.txt")}
+    info = {**base, **pos, "train_samples": _count(src_card.parent / "train.txt")}
     rows = []
     for split, where, k in ((src_val, "source val", ""), (tgt_val, "target val", 0)):
         m = evaluate_once(src_best, split, out / "evals" / model / where.replace(" ", "-"))

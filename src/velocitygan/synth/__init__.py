@@ -10,16 +10,6 @@ from .families import (
 )
 from .generate import FamilySource, MapSource, generate_dataset, shard_layout, write_dataset
 
-__all__ = [
-    "FAMILIES",
-    "FamilySource",
-    "LayeredParams",
-    "MapSource",
-    "StyleParams",
-    "family_name",
-    "family_params",
-    "generate_dataset",
-    "make_velocity_maps",
-    "shard_layout",
-    "write_dataset",
-]
+__all__ = ["FAMILIES", "FamilySource", "LayeredParams", "MapSource", "StyleParams", "family_name",
+           "family_params", "generate_dataset", "make_velocity_maps", "shard_layout",
+           "write_dataset"]

@@ -14,9 +14,9 @@ batching or the number of worker processes.
   :class:`LayeredParams`: a number of layers with random thicknesses; velocities drawn
   uniformly with a minimum contrast between any two layers, increasing with depth, or in random
   order for FlatVel-B and CurveVel-B (which can invert); a small lateral gradient per layer in
-  the "-b" sets; interfaces flat or curved by a sum of
-  sinusoids; then zero or more planar faults with a dip and a throw (the hanging wall slides
-  along the fault plane); then an optional Gaussian smoothing.
+  the "-b" sets; interfaces flat or curved by a sum of sinusoids; then zero or more planar
+  faults with a dip and a throw (the hanging wall slides along the fault plane); then an
+  optional Gaussian smoothing.
 * Style families use :class:`StyleParams`: OpenFWI made Style-A/B by style transfer of natural
   images onto velocity maps; we approximate them with smooth, irregular Gaussian random fields
   with a power-law spectrum (like natural images), a velocity trend with depth and a Gaussian
@@ -27,24 +27,21 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = [
-    "FAMILIES", "VELOCITY_MAX_MPS", "VELOCITY_MIN_MPS", "LayeredParams", "StyleParams",
-    "check_seed", "family_name", "family_params", "make_velocity_maps", "sample_rng",
-]
+__all__ = ["FAMILIES", "VELOCITY_MAX_MPS", "VELOCITY_MIN_MPS", "LayeredParams", "StyleParams",
+           "check_seed", "family_name", "family_params", "make_velocity_maps", "sample_rng"]
 
 VELOCITY_MIN_MPS = 1500.0  # OpenFWI label range, m/s
 VELOCITY_MAX_MPS = 4500.0
 GRID_CELLS = 70  # maps are GRID_CELLS x GRID_CELLS at 10 m
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class LayeredParams:
     """Parameters of the layered families (lengths in 10 m grid cells, velocities in m/s).
 
@@ -85,7 +82,7 @@ class LayeredParams:
     smooth_cells: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class StyleParams:
     """Parameters of the Style families (smooth irregular random fields).
 
@@ -144,10 +141,8 @@ def family_params(family: str, params: dict[str, Any] | None = None) -> LayeredP
     names = {f.name for f in dataclasses.fields(defaults)}
     unknown = sorted(set(params) - names)
     if unknown:
-        raise ConfigError(
-            f"family {family!r}: unknown parameter(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(names))}"
-        )
+        raise ConfigError(f"family {family!r}: unknown parameter(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(names))}")
     fixed = {k: _checked(family, k, v, getattr(defaults, k)) for k, v in params.items()}
     out = dataclasses.replace(defaults, **fixed)
     _check_consistent(family, out)
@@ -223,18 +218,11 @@ def family_name(family: str) -> str:
 
 def sample_rng(family: str, seed: int, index: int) -> np.random.Generator:
     """Random generator of sample ``index`` of ``family`` for ``seed`` (batching-independent)."""
-    tag = zlib.crc32(family.encode())
-    return np.random.default_rng([int(seed), tag, int(index)])
+    return np.random.default_rng([int(seed), zlib.crc32(family.encode()), int(index)])
 
 
-def make_velocity_maps(
-    family: str,
-    n: int,
-    seed: int = 0,
-    *,
-    start: int = 0,
-    params: dict[str, Any] | None = None,
-) -> np.ndarray:
+def make_velocity_maps(family: str, n: int, seed: int = 0, *, start: int = 0,
+                       params: dict[str, Any] | None = None) -> np.ndarray:
     """Generate ``n`` velocity maps of a family.
 
     Args:
@@ -258,9 +246,6 @@ def make_velocity_maps(
         v = maker(p, sample_rng(name, seed, start + j))
         out[j] = np.clip(v, VELOCITY_MIN_MPS, VELOCITY_MAX_MPS)
     return out
-
-
-# ---------------------------------------------------------------- helpers
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -287,11 +272,8 @@ def gaussian_smooth(image: np.ndarray, sigma_cells: float) -> np.ndarray:
 def _undulation(rng: np.random.Generator, p: LayeredParams):
     """A random function x -> vertical shift (cells): a sum of ``n_waves`` sinusoids."""
     amp = _uniform(rng, p.curvature_cells)
-    waves = [
-        (rng.uniform(0.3, 1.0), _uniform(rng, p.curvature_wavelength_cells),
-         rng.uniform(0, 2 * np.pi))
-        for _ in range(max(1, p.n_waves))
-    ]
+    waves = [(rng.uniform(0.3, 1.0), _uniform(rng, p.curvature_wavelength_cells),
+              rng.uniform(0, 2 * np.pi)) for _ in range(max(1, p.n_waves))]
     norm = sum(w[0] for w in waves)
 
     def shift(x: np.ndarray) -> np.ndarray:

@@ -92,26 +92,8 @@ class FamilySource:
                                   params=self.params)
 
 
-def _val_samples(n_samples: int, val_fraction: float | None) -> int:
-    """Samples of the validation split (rule in the module docstring)."""
-    if val_fraction is None:
-        n_val = math.floor(DEFAULT_VAL_FRACTION * n_samples + 0.5)
-        return n_val if n_val < n_samples else 0
-    if not 0 <= val_fraction < 1:
-        raise ConfigError(f"val fraction must be in [0, 1), got {val_fraction}")
-    n_val = math.floor(val_fraction * n_samples + 0.5)
-    if val_fraction > 0 and n_val == 0:
-        raise ConfigError(f"val fraction {val_fraction:g} of {n_samples} samples rounds to no "
-                          f"validation sample; use at least {0.5 / n_samples:.3g}, or 0 for none")
-    if n_val >= n_samples:
-        raise ConfigError(f"val fraction {val_fraction:g} of {n_samples} samples leaves no "
-                          f"training sample; use less than {(n_samples - 0.5) / n_samples:.3g}")
-    return n_val
-
-
-def shard_layout(
-    n_samples: int, shard_size: int, val_fraction: float | None = None
-) -> list[tuple[int, int, str]]:
+def shard_layout(n_samples: int, shard_size: int,
+                 val_fraction: float | None = None) -> list[tuple[int, int, str]]:
     """``(first sample, stop, "train" or "val")`` of each shard, in order (rule in the module
     docstring): the validation split holds ``round(val_fraction * n_samples)`` samples.
 
@@ -119,7 +101,19 @@ def shard_layout(
         ConfigError: a fraction outside [0, 1), or one that rounds to no validation sample or
             leaves no training sample.
     """
-    n_train = n_samples - _val_samples(n_samples, val_fraction)
+    fraction = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"val fraction must be in [0, 1), got {val_fraction}")
+    n_val = math.floor(fraction * n_samples + 0.5)
+    if val_fraction is None:
+        n_val = n_val if n_val < n_samples else 0  # the default split is optional
+    elif fraction > 0 and n_val == 0:
+        raise ConfigError(f"val fraction {fraction:g} of {n_samples} samples rounds to no "
+                          f"validation sample; use at least {0.5 / n_samples:.3g}, or 0 for none")
+    elif n_val >= n_samples:
+        raise ConfigError(f"val fraction {fraction:g} of {n_samples} samples leaves no "
+                          f"training sample; use less than {(n_samples - 0.5) / n_samples:.3g}")
+    n_train = n_samples - n_val
     return [(a, min(a + shard_size, stop), split)
             for split, start, stop in (("train", 0, n_train), ("val", n_train, n_samples))
             for a in range(start, stop, shard_size)]
@@ -142,10 +136,9 @@ def _check_plan(out: Path, plan: dict[str, Any], overwrite: bool) -> None:
         what = (f"family={src.get('family')} seed={src.get('seed')} "
                 f"samples={old.get('samples')} backend={old.get('backend')}; "
                 f"differs in {differs}")
-        raise ConfigError(
-            f"{out} already holds a different dataset ({what if src else 'unknown plan'}); "
-            "use --overwrite to replace it, or choose another --out"
-        )
+        raise ConfigError(f"{out} already holds a different dataset "
+                          f"({what if src else 'unknown plan'}); use --overwrite to replace it, "
+                          "or choose another --out")
     for sub in ("data", "model"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for name in ("train.txt", "val.txt", "dataset.json", ".plan.json"):
@@ -153,18 +146,15 @@ def _check_plan(out: Path, plan: dict[str, Any], overwrite: bool) -> None:
 
 
 def _shard_done(out: Path, k: int, a: int, b: int, source: MapSource, acq: Acquisition) -> bool:
-    data_path, model_path = _paths(out, k)
     n = b - a
     try:
-        data = np.load(data_path, mmap_mode="r")
-        model = np.load(model_path, mmap_mode="r")
+        data, model = (np.load(path, mmap_mode="r") for path in _paths(out, k))
     except (OSError, ValueError):
         return False
-    if data.dtype != np.float32 or data.shape != (n, acq.n_shots, acq.nt, acq.n_receivers):
-        return False
-    if model.dtype != np.float32 or model.shape != (n, 1, acq.nz, acq.nx):
-        return False
-    return bool(np.array_equal(np.asarray(model[:, 0]), source.maps(a, b)))
+    return (data.dtype == model.dtype == np.float32
+            and data.shape == (n, acq.n_shots, acq.nt, acq.n_receivers)
+            and model.shape == (n, 1, acq.nz, acq.nx)
+            and bool(np.array_equal(np.asarray(model[:, 0]), source.maps(a, b))))
 
 
 class _ShardWriter:
@@ -295,10 +285,9 @@ def _data_bounds(paths: list[Path], block: int = 64) -> tuple[float, float]:
 
 def write_dataset(
     out_dir: str | Path, source: MapSource, *, shard_size: int = 500,
-    val_fraction: float | None = None,
-    workers: int | None = None, device: str = "auto", backend: str = "auto",
-    batch_size: int | None = None, progress: bool = True, overwrite: bool = False,
-    name: str | None = None,
+    val_fraction: float | None = None, workers: int | None = None, device: str = "auto",
+    backend: str = "auto", batch_size: int | None = None, progress: bool = True,
+    overwrite: bool = False, name: str | None = None,
 ) -> Path:
     """Simulate every map of ``source`` and write the dataset (layout in the module docstring).
 
@@ -357,22 +346,15 @@ def _write_card(out, source, layout, shard_size, cfg, acq, name, bounds) -> Path
     count = {sp: sum(s["samples"] for s in shards if s["split"] == sp) for sp in ("train", "val")}
     card = {
         "name": name or out.resolve().name,
-        "data_min": data_min,
-        "data_max": data_max,
-        "label_min": VELOCITY_MIN_MPS,
-        "label_max": VELOCITY_MAX_MPS,
+        "data_min": data_min, "data_max": data_max,
+        "label_min": VELOCITY_MIN_MPS, "label_max": VELOCITY_MAX_MPS,
         "seismic_shape": [acq.n_shots, acq.nt, acq.n_receivers],
         "velocity_shape": [1, acq.nz, acq.nx],
-        "family": desc.get("family", desc.get("kind")),
-        "params": desc.get("params"),
-        "seed": desc.get("seed"),
-        "source": desc,
-        "acquisition": acq.to_dict(),
-        "backend": cfg.backend,
-        "samples": {"total": source.n_samples, **count},
-        "shard_size": int(shard_size),
-        "shards": shards,
-        "splits": {sp: f"{sp}.txt" for sp in ("train", "val") if count[sp]},
+        "family": desc.get("family", desc.get("kind")), "params": desc.get("params"),
+        "seed": desc.get("seed"), "source": desc,
+        "acquisition": acq.to_dict(), "backend": cfg.backend,
+        "samples": {"total": source.n_samples, **count}, "shard_size": int(shard_size),
+        "shards": shards, "splits": {sp: f"{sp}.txt" for sp in ("train", "val") if count[sp]},
         "velocitygan_version": __version__,
     }
     write_json(out / "dataset.json", card)

@@ -33,9 +33,8 @@ MAX_RESAMPLED_CELLS = 2e8  # 800 MB of float32 at 10 m: a mistyped --dx, not a m
 MAX_CLIPPED_FRACTION = 0.5  # above this the labels are mostly the clip value: wrong units?
 
 
-def load_velocity_model(
-    path: str | Path, *, shape: tuple[int, int] | None = None, axis_order: str = "zx",
-) -> np.ndarray:
+def load_velocity_model(path: str | Path, *, shape: tuple[int, int] | None = None,
+                        axis_order: str = "zx") -> np.ndarray:
     """Read a 2-D velocity model in m/s as float32 ``(nz, nx)``, depth first.
 
     Args:
@@ -56,8 +55,7 @@ def load_velocity_model(
         except (ValueError, OSError) as exc:
             raise DataError(f"{path}: not a readable .npy file ({exc})") from None
         if arr.dtype.kind not in "fiu":
-            raise DataError(f"{path}: holds {arr.dtype} values; expected numbers (velocity "
-                            "in m/s)")
+            raise DataError(f"{path}: holds {arr.dtype} values; expected numbers (velocity in m/s)")
         arr = np.squeeze(arr)
         if arr.ndim != 2:
             raise DataError(f"{path}: expected a 2-D velocity model, got shape {arr.shape}")
@@ -66,12 +64,10 @@ def load_velocity_model(
     else:
         if shape is None:
             raise ConfigError(f"{path}: raw file needs --shape NZ,NX (and --axis-order)")
-        n_values = path.stat().st_size // 4
-        if path.stat().st_size != 4 * shape[0] * shape[1]:
-            raise DataError(
-                f"{path}: holds {n_values} float32 values, but --shape {shape[0]},{shape[1]} "
-                f"needs {shape[0] * shape[1]}; check --shape"
-            )
+        size = path.stat().st_size
+        if size != 4 * shape[0] * shape[1]:
+            raise DataError(f"{path}: holds {size // 4} float32 values, but --shape "
+                            f"{shape[0]},{shape[1]} needs {shape[0] * shape[1]}; check --shape")
         arr = np.fromfile(path, dtype="<f4").reshape(stored)
     model = np.ascontiguousarray(arr.T if axis_order == "xz" else arr, dtype=np.float32)
     _check_values(model, path, raw=path.suffix != ".npy")
@@ -81,7 +77,7 @@ def load_velocity_model(
 
 def _check_values(model: np.ndarray, path: Path, *, raw: bool = False) -> None:
     finite = np.isfinite(model)
-    hint = ("; is the file little-endian float32 (byte order, dtype)?" if raw else "")
+    hint = "; is the file little-endian float32 (byte order, dtype)?" if raw else ""
     if not finite.all():
         raise DataError(f"{path}: {int((~finite).sum())} NaN/Inf value(s); fix the model "
                         f"first{hint}")
@@ -122,10 +118,8 @@ def resample_model(model_mps: np.ndarray, dx_m: float) -> np.ndarray:
         return model_mps.astype(np.float32, copy=True)
     t = torch.from_numpy(np.ascontiguousarray(model_mps, dtype=np.float32))[None, None]
     if dx_m < TARGET_DX_M:
-        out = F.interpolate(t, size=size, mode="area")
-    else:
-        out = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
-    return out[0, 0].numpy()
+        return F.interpolate(t, size=size, mode="area")[0, 0].numpy()
+    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
 def cut_patches(model_mps: np.ndarray, stride_cells: int = 35) -> np.ndarray:
@@ -164,10 +158,9 @@ class PatchSource:
         return self.patches[start:stop]
 
 
-def patch_source(
-    path: str | Path, *, dx_m: float, shape: tuple[int, int] | None = None,
-    axis_order: str = "zx", stride_cells: int = 35, max_samples: int | None = None,
-) -> PatchSource:
+def patch_source(path: str | Path, *, dx_m: float, shape: tuple[int, int] | None = None,
+                 axis_order: str = "zx", stride_cells: int = 35,
+                 max_samples: int | None = None) -> PatchSource:
     """Load, resample, cut and clip a model file into a :class:`PatchSource`."""
     model = resample_model(load_velocity_model(path, shape=shape, axis_order=axis_order), dx_m)
     patches = cut_patches(model, stride_cells)
@@ -175,24 +168,22 @@ def patch_source(
         if max_samples < 1:
             raise ConfigError(f"--samples must be >= 1, got {max_samples}")
         patches = patches[:max_samples]
-    outside = (patches < VELOCITY_MIN_MPS) | (patches > VELOCITY_MAX_MPS)
-    fraction = float(outside.mean())
+    fraction = float(((patches < VELOCITY_MIN_MPS) | (patches > VELOCITY_MAX_MPS)).mean())
     if fraction > MAX_CLIPPED_FRACTION:
         raise DataError(
             f"{path}: {100 * fraction:.1f} % of patch cells lie outside "
             f"{VELOCITY_MIN_MPS:g}-{VELOCITY_MAX_MPS:g} m/s, so most labels would be the clip "
             "value; check the units (ft/s? multiply by 0.3048) or cut a part of the model")
     if fraction > 0:
-        warnings.warn(
-            f"{path}: {100 * fraction:.2f} % of patch cells lie outside "
-            f"{VELOCITY_MIN_MPS:g}-{VELOCITY_MAX_MPS:g} m/s and were clipped", stacklevel=2)
+        warnings.warn(f"{path}: {100 * fraction:.2f} % of patch cells lie outside "
+                      f"{VELOCITY_MIN_MPS:g}-{VELOCITY_MAX_MPS:g} m/s and were clipped",
+                      stacklevel=2)
     patches = np.clip(patches, VELOCITY_MIN_MPS, VELOCITY_MAX_MPS)
     digest = hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
-    info = {"file": str(Path(path).expanduser().resolve()), "sha256": digest, "dx_m": float(dx_m),
-            "shape_10m": list(model.shape), "axis_order": axis_order,
-            "stride_cells": int(stride_cells), "patches": len(patches),
-            "clipped_fraction": fraction}
-    return PatchSource(patches, info)
+    return PatchSource(patches, {
+        "file": str(Path(path).expanduser().resolve()), "sha256": digest, "dx_m": float(dx_m),
+        "shape_10m": list(model.shape), "axis_order": axis_order,
+        "stride_cells": int(stride_cells), "patches": len(patches), "clipped_fraction": fraction})
 
 
 def generate_from_model(

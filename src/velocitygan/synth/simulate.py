@@ -8,7 +8,7 @@ makes the output byte-identical whatever ``workers`` is.
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import math
 import multiprocessing
 import os
@@ -21,7 +21,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,8 @@ from ..physics import (
     resolve_backend,
 )
 
-__all__ = [
-    "SimConfig", "cpu_count", "pool_context", "resolve_sim_config", "simulate_chunks",
-    "simulate_file", "simulate_into", "simulate_maps",
-]
+__all__ = ["SimConfig", "cpu_count", "pool_context", "resolve_sim_config", "simulate_chunks",
+           "simulate_file", "simulate_into", "simulate_maps"]
 
 # Where a chunk's result goes: (path of an existing float32 .npy file, first row to write).
 Sink = Callable[[Any], tuple[Path, int]]
@@ -74,10 +72,8 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_sim_config(
-    backend: str = "auto", device: str = "auto", workers: int | None = None,
-    batch_size: int | None = None,
-) -> SimConfig:
+def resolve_sim_config(backend: str = "auto", device: str = "auto", workers: int | None = None,
+                       batch_size: int | None = None) -> SimConfig:
     """Resolve ``auto`` choices: device cuda if available; backend torch (OpenFWI's exact
     recipe) on every device; one worker per CPU core on CPU, in-process on CUDA; chunk 4
     samples on CPU, 256 on CUDA. For the torch backend on the CPU, the C++ recipe kernel is
@@ -102,9 +98,8 @@ def resolve_sim_config(
     return SimConfig(backend=backend, device=device, chunk=int(chunk), workers=int(workers))
 
 
-def simulate_maps(
-    velocity_mps: np.ndarray, backend: str, device: str, acquisition: dict[str, Any] | None = None,
-) -> np.ndarray:
+def simulate_maps(velocity_mps: np.ndarray, backend: str, device: str,
+                  acquisition: dict[str, Any] | None = None) -> np.ndarray:
     """Forward-model one chunk ``(n, 70, 70)`` m/s; return float32 ``(n, shots, nt, receivers)``."""
     acq = Acquisition.from_dict(acquisition) if acquisition else Acquisition()
     with torch.no_grad():
@@ -112,18 +107,16 @@ def simulate_maps(
     return out.cpu().numpy().astype(np.float32, copy=False)
 
 
-def simulate_into(
-    velocity_mps: np.ndarray, backend: str, device: str, acquisition: dict[str, Any] | None,
-    path: str | Path, row: int,
-) -> tuple[float, float]:
+def simulate_into(velocity_mps: np.ndarray, backend: str, device: str,
+                  acquisition: dict[str, Any] | None, path: str | Path,
+                  row: int) -> tuple[float, float]:
     """Simulate one chunk and write it into rows ``row...`` of the existing ``.npy`` ``path``.
 
     Workers write their results straight into the (memory-mapped) output file instead of
     sending ~1.4 MB per sample back through a pipe. Returns the chunk's smallest and largest
     amplitude (for the dataset card, without reading the data back).
     """
-    data = simulate_maps(velocity_mps, backend, device, acquisition)
-    return _write_rows(data, path, row)
+    return _write_rows(simulate_maps(velocity_mps, backend, device, acquisition), path, row)
 
 
 def _write_rows(data: np.ndarray, path: str | Path, row: int) -> tuple[float, float]:
@@ -133,14 +126,13 @@ def _write_rows(data: np.ndarray, path: str | Path, row: int) -> tuple[float, fl
     return float(data.min()), float(data.max())
 
 
-def _in_process(
-    chunks: Iterable[tuple[Any, np.ndarray]], cfg: SimConfig,
-    acquisition: dict[str, Any] | None, sink: Sink,
-) -> Iterator[tuple[Any, tuple[float, float]]]:
-    """Simulate chunks in this process; writer threads store earlier chunks while the next one
-    is simulated (on a GPU, 1.4 MB per sample go to disk)."""
+def _in_process(chunks: Iterable[tuple[Any, np.ndarray]], cfg: SimConfig,
+                acquisition: dict[str, Any] | None,
+                sink: Sink) -> Iterator[tuple[Any, tuple[float, float]]]:
+    """Simulate chunks in this process, results in order; writer threads store up to
+    ``WRITERS + 1`` earlier chunks while the next one is simulated (on a GPU, 1.4 MB per sample
+    go to disk)."""
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="vgan-write") as io:
-        # in order; up to WRITERS + 1 chunks wait to be written while the next one is simulated
         pending: deque[tuple[Any, Future]] = deque()
         for key, maps in chunks:
             while len(pending) > WRITERS or (pending and pending[0][1].done()):
@@ -169,12 +161,9 @@ def _init_worker(broken: frozenset[str]) -> None:
     physics._AUTO_BROKEN.update(broken)  # a fast path that failed in the parent: eager, unwarned
 
 
-def simulate_chunks(
-    chunks: Iterable[tuple[Any, np.ndarray]],
-    cfg: SimConfig,
-    acquisition: dict[str, Any] | None,
-    sink: Sink,
-) -> Iterator[tuple[Any, tuple[float, float]]]:
+def simulate_chunks(chunks: Iterable[tuple[Any, np.ndarray]], cfg: SimConfig,
+                    acquisition: dict[str, Any] | None,
+                    sink: Sink) -> Iterator[tuple[Any, tuple[float, float]]]:
     """Simulate ``(key, maps)`` chunks; yield ``(key, (min, max))`` as chunks finish (any order).
 
     ``sink(key)`` (called in this thread before the chunk starts) names the file and row where
@@ -194,18 +183,13 @@ def simulate_chunks(
         finally:
             torch.set_num_threads(threads)
         return
-    ctx = pool_context()
     source = iter(chunks)
-    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker,
+    with ProcessPoolExecutor(cfg.workers, mp_context=pool_context(), initializer=_init_worker,
                              initargs=(frozenset(physics._AUTO_BROKEN),)) as pool:
         pending: dict[Future, Any] = {}
 
         def submit_more() -> None:
-            while len(pending) < 2 * cfg.workers:
-                try:
-                    key, maps = next(source)
-                except StopIteration:
-                    return
+            for key, maps in itertools.islice(source, 2 * cfg.workers - len(pending)):
                 pending[pool.submit(simulate_into, maps, cfg.backend, cfg.device, acquisition,
                                     *sink(key))] = key
 
@@ -214,8 +198,7 @@ def simulate_chunks(
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    key = pending.pop(fut)
-                    yield key, fut.result()
+                    yield pending.pop(fut), fut.result()
                 submit_more()
         except BaseException:
             for fut in pending:
@@ -223,11 +206,9 @@ def simulate_chunks(
             raise
 
 
-def simulate_file(
-    velocity_path: str | Path, out_path: str | Path, *, backend: str = "auto",
-    device: str = "auto", batch_size: int | None = None, workers: int | None = None,
-    progress: bool = True,
-) -> tuple[int, ...]:
+def simulate_file(velocity_path: str | Path, out_path: str | Path, *, backend: str = "auto",
+                  device: str = "auto", batch_size: int | None = None,
+                  workers: int | None = None, progress: bool = True) -> tuple[int, ...]:
     """Forward-model the velocity maps of a ``.npy`` file and write the seismic data atomically.
 
     Args:
@@ -256,7 +237,7 @@ def simulate_file(
         raise DataError(f"{path}: {exc}") from None
     cfg = resolve_sim_config(backend, device, workers, batch_size)
     n = len(velocity)
-    cfg = dataclasses.replace(cfg, workers=max(1, min(cfg.workers, math.ceil(n / cfg.chunk))))
+    cfg = replace(cfg, workers=max(1, min(cfg.workers, math.ceil(n / cfg.chunk))))
     shape = (n, acq.n_shots, acq.nt, acq.n_receivers)
     chunks = ((a, velocity[a:a + cfg.chunk]) for a in range(0, n, cfg.chunk))
     with atomic_path(Path(out_path).expanduser()) as tmp, \

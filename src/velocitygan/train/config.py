@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,16 +29,10 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # bundled NAME.tom
 MODELS = ("velocitygan", "inversionnet")
 TRISTATE = ("auto", "true", "false")
 CHOICES: dict[str, tuple[str, ...]] = {
-    "model": MODELS,
-    "device": ("auto", "cpu", "cuda"),
-    "channels_last": TRISTATE,
-    "bf16": TRISTATE,
-    "compile": TRISTATE,
-    "nan_policy": ("stop", "skip"),
-    "freeze": ("none", "encoder", "decoder"),
-    "critic_norm": ("batch", "none", "layer", "instance"),
-    "lr_schedule": ("constant", "cosine"),
-    "progress": ("auto", "bar", "log", "off"),
+    "model": MODELS, "device": ("auto", "cpu", "cuda"), "channels_last": TRISTATE,
+    "bf16": TRISTATE, "compile": TRISTATE, "nan_policy": ("stop", "skip"),
+    "freeze": ("none", "encoder", "decoder"), "critic_norm": ("batch", "none", "layer", "instance"),
+    "lr_schedule": ("constant", "cosine"), "progress": ("auto", "bar", "log", "off"),
 }
 
 
@@ -81,7 +76,8 @@ class TrainConfig:
     batch_size: int = _f("data", 64, "global training batch (split across processes)",
                          inversionnet=256)
     val_batch_size: int = _f("data", 0, "validation batch (0 = batch_size)")
-    workers: int = _f("data", 2, "DataLoader worker processes per training process")
+    workers: int = _f("data", -1, "DataLoader processes per training process (-1 = auto: none on "
+                      "2 cores or fewer, where a loader takes a compute core, else 2)")
     preload: bool = _f("data", False, "read the splits into RAM once (fast epochs, needs memory)")
     cache_normalized: bool = _f("data", False, "keep normalised samples in RAM after their first "
                                 "read (~1.4 MB each; needs workers = 0)")
@@ -197,10 +193,8 @@ def check_overrides(overrides: dict[str, Any], source: str = "flag") -> dict[str
     return {k: _coerce(k, v, source) for k, v in overrides.items() if v is not None}
 
 
-def resolve_config(
-    *, file: str | Path | None = None, overrides: dict[str, Any] | None = None,
-    base: dict[str, Any] | None = None,
-) -> TrainConfig:
+def resolve_config(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                   base: dict[str, Any] | None = None) -> TrainConfig:
     """Merge defaults < ``base`` (e.g. a resumed run's config) < TOML ``file`` < ``overrides``.
 
     The model named by the highest-precedence layer picks the model-specific defaults.
@@ -220,52 +214,40 @@ def resolve_config(
 
 
 def _validate(cfg: TrainConfig) -> None:
-    positive = ("epochs", "batch_size", "n_critic", "val_every_epochs", "log_every_steps")
-    for key in positive:
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"{key} = {getattr(cfg, key)} must be >= 1")
-    for key in ("warmup_steps", "max_steps", "checkpoint_every_steps", "train_limit", "val_limit",
-                "val_batch_size", "workers"):
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"{key} = {getattr(cfg, key)} must be >= 0")
-    if not 0 <= cfg.time_limit_min < math.inf:
-        raise ConfigError(f"time_limit_min = {cfg.time_limit_min} must be a number >= 0 "
-                          "(0 = no limit)")
-    if not -2**63 <= cfg.seed < 2**63:
-        raise ConfigError(f"seed = {cfg.seed} must fit in 64 bits (|seed| < 2**63)")
-    for key in ("weight_decay", "critic_weight_decay", "unfrozen_lr", "l1_weight", "l2_weight",
-                "adv_weight", "gp_weight"):
-        if not 0 <= getattr(cfg, key) < math.inf:  # also refuses NaN
-            raise ConfigError(f"{key} = {getattr(cfg, key)} must be a finite number >= 0")
-    if not 0 <= cfg.min_lr_ratio <= 1:
-        raise ConfigError(f"min_lr_ratio = {cfg.min_lr_ratio} must be in [0, 1]")
+    def need(keys: str, ok: Callable[[Any], bool], rule: str) -> None:
+        for key in keys.split():
+            if not ok(getattr(cfg, key)):  # the range tests also refuse NaN
+                raise ConfigError(f"{key} = {getattr(cfg, key)} {rule}")
+
+    need("epochs batch_size n_critic val_every_epochs log_every_steps", lambda v: v >= 1,
+         "must be >= 1")
+    need("warmup_steps max_steps checkpoint_every_steps train_limit val_limit val_batch_size",
+         lambda v: v >= 0, "must be >= 0")
+    need("workers", lambda v: v >= -1, "must be >= 0, or -1 (auto)")
+    need("time_limit_min", lambda v: 0 <= v < math.inf, "must be a number >= 0 (0 = no limit)")
+    need("seed", lambda v: -2**63 <= v < 2**63, "must fit in 64 bits (|seed| < 2**63)")
+    need("weight_decay critic_weight_decay unfrozen_lr l1_weight l2_weight adv_weight gp_weight",
+         lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
+    need("min_lr_ratio", lambda v: 0 <= v <= 1, "must be in [0, 1]")
     for key in ("betas", "critic_betas"):
         if not all(0 <= b < 1 for b in getattr(cfg, key)):
             raise ConfigError(f"{key} = {getattr(cfg, key)}: each must be in [0, 1)")
-    for key in ("lr", "critic_lr", "width", "critic_width"):
-        if not 0 < getattr(cfg, key) < math.inf:
-            raise ConfigError(f"{key} = {getattr(cfg, key)} must be a finite number > 0")
-    if cfg.cache_normalized and cfg.workers:
+    need("lr critic_lr width critic_width", lambda v: 0 < v < math.inf,
+         "must be a finite number > 0")
+    if cfg.cache_normalized and cfg.workers > 0:
         raise ConfigError("cache_normalized needs workers = 0 (worker processes do not share "
                           "a cache); set workers = 0 or cache_normalized = false")
-    if not 0.0 <= cfg.augment_prob <= 1.0:
-        raise ConfigError(f"augment_prob = {cfg.augment_prob} must be in [0, 1]")
-    if not -math.inf < cfg.augment_noise_snr_db <= math.inf:  # also refuses NaN
-        raise ConfigError(f"augment_noise_snr_db = {cfg.augment_noise_snr_db} must be a number "
-                          "of dB (inf = off)")
-    if not 0.0 <= cfg.augment_trace_dropout < 1.0:
-        raise ConfigError(f"augment_trace_dropout = {cfg.augment_trace_dropout} must be in [0, 1)")
+    need("augment_prob", lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    need("augment_noise_snr_db", lambda v: -math.inf < v <= math.inf,
+         "must be a number of dB (inf = off)")
+    need("augment_trace_dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return "nan" if math.isnan(value) else repr(value)
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int | float):
+        return repr(value)  # TOML spells inf, -inf and nan as Python does
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string

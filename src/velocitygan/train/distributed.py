@@ -43,10 +43,9 @@ def setup_distributed(device_name: str) -> DistEnv:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     if dist.is_initialized():
         world, rank = dist.get_world_size(), dist.get_rank()
     return DistEnv(rank=rank, world_size=world, local_rank=local_rank, device=device)
@@ -73,19 +72,15 @@ def allreduce_grads(params: Iterable[nn.Parameter], world_size: int) -> None:
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= world_size
-    offset = 0
-    for g in grads:
-        n = g.numel()
-        g.copy_(flat[offset:offset + n].view_as(g))
-        offset += n
+    for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(part.view_as(g))
 
 
 def allreduce_sum(values: list[float], env: DistEnv) -> list[float]:
     """Sum a list of numbers over all processes (float64)."""
     if not env.enabled:
         return list(values)
-    device = env.device if env.device.type == "cuda" else torch.device("cpu")
-    t = torch.tensor(values, dtype=torch.float64, device=device)
+    t = torch.tensor(values, dtype=torch.float64, device=env.device)  # nccl needs CUDA tensors
     dist.all_reduce(t)
     return t.tolist()
 

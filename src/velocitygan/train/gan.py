@@ -14,9 +14,8 @@ __all__ = ["content_loss", "generator_loss", "critic_loss", "gradient_penalty",
            "interpolation_factors"]
 
 
-def content_loss(
-    pred: torch.Tensor, target: torch.Tensor, *, l1_weight: float, l2_weight: float
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def content_loss(pred: torch.Tensor, target: torch.Tensor, *, l1_weight: float,
+                 l2_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``l1_weight * L1 + l2_weight * MSE`` (means over all pixels, normalised units)."""
     pred = pred.float()
     l1 = F.l1_loss(pred, target)
@@ -49,9 +48,8 @@ def generator_loss(
     return loss, parts
 
 
-def gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor
-) -> torch.Tensor:
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     alpha: torch.Tensor) -> torch.Tensor:
     """WGAN-GP penalty ``mean((||grad_x D(x_hat)||_2 - 1)^2)``, ``x_hat = a real + (1-a) fake``.
 
     ``alpha`` holds one interpolation factor per sample, shape ``(N,)``. The gradient is taken
@@ -64,10 +62,8 @@ def gradient_penalty(
     return ((grad.float().flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-def critic_loss(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor, *,
-    gp_weight: float,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor,
+                *, gp_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``-mean D(real) + mean D(fake) + gp_weight * GP`` (Wasserstein critic with penalty).
 
     Real, fake and interpolated batches go through three separate forwards, as in the
@@ -86,9 +82,8 @@ def critic_loss(
                   "gp": gp.detach()}
 
 
-def interpolation_factors(
-    seed: int, step: int, *, rank: int, world_size: int, local_batch: int
-) -> torch.Tensor:
+def interpolation_factors(seed: int, step: int, *, rank: int, world_size: int,
+                          local_batch: int) -> torch.Tensor:
     """Per-sample GP factors ``a ~ U(0, 1)`` for iteration ``step`` of this process, shape (B,).
 
     They are drawn for the whole global batch from a generator seeded by ``(seed, step)`` and

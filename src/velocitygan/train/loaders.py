@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 
 import torch
@@ -77,33 +78,36 @@ def _limit(ds: Dataset, n: int) -> Dataset:
     return Subset(ds, range(min(n, len(ds)))) if 0 < n < len(ds) else ds
 
 
-def _augmentation(cfg: TrainConfig, spec: DatasetSpec):
-    """The training augmentation of the ``augment_*`` keys; None when all of it is off."""
+def build_datasets(cfg: TrainConfig, spec: DatasetSpec) -> tuple[Dataset, Dataset, object]:
+    """Training and validation datasets and the training augmentation (None when the
+    ``augment_*`` keys turn all of it off)."""
     from ..perturb import TrainAugmentation
 
-    snr = None if math.isinf(cfg.augment_noise_snr_db) else cfg.augment_noise_snr_db
-    if snr is None and cfg.augment_trace_dropout == 0 and not cfg.augment_flip:
-        return None
-    return TrainAugmentation(spec, snr, cfg.augment_trace_dropout, cfg.augment_flip,
-                             cfg.augment_prob, seed=cfg.seed % 2**63)  # seeds are >= 0
-
-
-def build_datasets(cfg: TrainConfig, spec: DatasetSpec) -> tuple[Dataset, Dataset, object]:
-    """Training and validation datasets (and the training augmentation object, or None)."""
     for key in ("train", "val"):
         if not getattr(cfg, key):
             raise ConfigError(f"no {key} split given; pass --{key} SPLIT_FILE")
-    augment = _augmentation(cfg, spec)
-    cache = cfg.cache_normalized
+    snr = None if math.isinf(cfg.augment_noise_snr_db) else cfg.augment_noise_snr_db
+    augment = None
+    if snr is not None or cfg.augment_trace_dropout or cfg.augment_flip:
+        augment = TrainAugmentation(spec, snr, cfg.augment_trace_dropout, cfg.augment_flip,
+                                    cfg.augment_prob, seed=cfg.seed % 2**63)  # seeds are >= 0
     train = OpenFWIDataset(cfg.train, spec, preload=cfg.preload,
-                           transform=None if cache else augment)
+                           transform=None if cfg.cache_normalized else augment)
     val = OpenFWIDataset(cfg.val, spec, preload=cfg.preload)
     if not train.labeled or not val.labeled:
         bad = cfg.train if not train.labeled else cfg.val
         raise ConfigError(f"{bad}: training needs DATA<TAB>LABEL lines (labels missing)")
-    if cache:
+    if cfg.cache_normalized:
         train, val = CachedDataset(train, augment), CachedDataset(val)
     return _limit(train, cfg.train_limit), _limit(val, cfg.val_limit), augment
+
+
+def loader_workers(cfg: TrainConfig) -> int:
+    """DataLoader processes: ``cfg.workers``, or for -1 (auto) none where the cache needs the
+    main process or a loader process would take one of 2 or fewer cores, else 2."""
+    if cfg.workers >= 0:
+        return cfg.workers
+    return 0 if cfg.cache_normalized or (os.cpu_count() or 1) <= 2 else 2
 
 
 def train_loader(ds: Dataset, cfg: TrainConfig, env: DistEnv, epoch: int,
@@ -119,7 +123,7 @@ def train_loader(ds: Dataset, cfg: TrainConfig, env: DistEnv, epoch: int,
     if hasattr(augment, "set_epoch"):
         augment.set_epoch(epoch)
     return DataLoader(
-        ds, batch_size=b, sampler=sampler, drop_last=True, num_workers=cfg.workers,
+        ds, batch_size=b, sampler=sampler, drop_last=True, num_workers=loader_workers(cfg),
         pin_memory=env.device.type == "cuda",
         # worker seeds depend only on (seed, epoch), not on how much RNG was used before
         generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
@@ -128,12 +132,11 @@ def train_loader(ds: Dataset, cfg: TrainConfig, env: DistEnv, epoch: int,
 
 def batches_per_epoch(ds: Dataset, cfg: TrainConfig, env: DistEnv) -> int:
     """Full local batches in one epoch (the last partial batch is dropped)."""
-    per_rank = len(ds) // env.world_size
-    return per_rank // local_batch(cfg, env)
+    return len(ds) // env.world_size // local_batch(cfg, env)
 
 
 def val_loader(ds: Dataset, cfg: TrainConfig, env: DistEnv) -> DataLoader:
     """Validation loader: process ``r`` takes samples ``r, r + K, ...`` (no padding, exact)."""
     shard = Subset(ds, range(env.rank, len(ds), env.world_size)) if env.enabled else ds
     return DataLoader(shard, batch_size=cfg.val_batch_size or cfg.batch_size, shuffle=False,
-                      num_workers=cfg.workers, pin_memory=env.device.type == "cuda")
+                      num_workers=loader_workers(cfg), pin_memory=env.device.type == "cuda")

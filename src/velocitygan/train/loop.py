@@ -105,14 +105,13 @@ def _to(x: torch.Tensor, ts: TrainState, channels_last: bool) -> torch.Tensor:
 def critic_update(ts: TrainState, real: torch.Tensor, fake: torch.Tensor) -> dict | None:
     """One WGAN-GP critic step; None when the batch is skipped for a non-finite loss.
 
-    DDP and the gradient penalty: the penalty needs a double backward through the critic,
-    and its three forwards (real, fake, interpolates) precede one backward. A DDP-wrapped
-    critic would reduce gradients from hooks at the wrong moments (the reference needed
-    apex for this), so the critic is never wrapped: every process runs the plain module on
-    its shard and the gradients are averaged with one explicit all-reduce before the
-    optimiser step. Mean over K equal shards of the local mean loss = the global mean loss,
-    so this is exactly the one-process gradient (with a norm-free/layer/instance critic; a
-    BatchNorm critic normalises per process, as DDP without SyncBatchNorm would).
+    The critic is never DDP-wrapped: its penalty needs a double backward, and its three
+    forwards (real, fake, interpolates) precede one backward, so DDP's hooks would reduce
+    gradients at the wrong moments. Every process runs the plain module on its shard and one
+    explicit all-reduce averages the gradients before the optimiser step. The mean over K equal
+    shards of the local mean loss is the global mean loss, so this is exactly the one-process
+    gradient (for a norm-free/layer/instance critic; a BatchNorm critic normalises per process,
+    as DDP without SyncBatchNorm would).
     """
     cfg, critic = ts.cfg, ts.critic
     critic.requires_grad_(True)
@@ -154,9 +153,8 @@ def train_step(ts: TrainState, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
         if ts.critic is not None:
             ts.critic.requires_grad_(False)  # the generator step must not touch the critic
         with autocast(ts.env.device, plan.g_bf16):
-            loss, g_parts = generator_loss(
-                pred.float(), y, ts.critic, l1_weight=cfg.l1_weight, l2_weight=cfg.l2_weight,
-                adv_weight=cfg.adv_weight if ts.critic is not None else 0.0)
+            loss, g_parts = generator_loss(pred.float(), y, ts.critic, l1_weight=cfg.l1_weight,
+                                           l2_weight=cfg.l2_weight, adv_weight=cfg.adv_weight)
         if not _finite_or_skip(loss, "generator", ts):
             return None
         ts.opt_g.zero_grad(set_to_none=True)
@@ -174,12 +172,6 @@ def save_last(ts: TrainState, run_dir: Path, *, best: bool = False) -> None:
     if best:
         with atomic_path(run_dir / "best.pt") as tmp:
             shutil.copyfile(run_dir / "last.pt", tmp)
-
-
-def _add(sums: dict[str, float], parts: dict[str, float]) -> None:
-    for k, v in parts.items():
-        sums[k] = sums.get(k, 0.0) + v
-        sums["n_" + k] = sums.get("n_" + k, 0.0) + 1
 
 
 def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, run_dir: Path,
@@ -208,8 +200,9 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
         ts.batches_done += 1
         if parts is None:
             ts.skipped += 1
-        else:
-            _add(ts.sums, parts)
+        for k, v in (parts or {}).items():
+            ts.sums[k] = ts.sums.get(k, 0.0) + v
+            ts.sums["n_" + k] = ts.sums.get("n_" + k, 0.0) + 1
         now = time.perf_counter()
         # every process keeps the slowest one's clock: the same lr and the same time limit
         ts.elapsed_s = rank_max(ts.elapsed_s + now - t0, ts)

@@ -28,17 +28,6 @@ from .state import TrainState, build_state, restore_state
 __all__ = ["train", "fit"]
 
 
-def _check_resume_spec(ckpt: dict[str, Any], spec: DatasetSpec, source: Path) -> None:
-    saved = ckpt.get("dataset")
-    if not isinstance(saved, dict):
-        return
-    old = DatasetSpec.from_dict(saved, source=str(source))
-    if old != spec:
-        raise ConfigError(f"{source}: run was trained with dataset {old.name!r} "
-                          f"(bounds {old.data_min}..{old.data_max}), not {spec.name!r}; "
-                          "resume with the same --dataset")
-
-
 def absolute_paths(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` with its file paths made absolute (split files, run folder, init checkpoint, a
     dataset card or TOML file), so that ``config.toml`` resumes from any working directory;
@@ -81,7 +70,12 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
         if not last.is_file():
             raise ConfigError(f"{last}: nothing to resume; run without --resume")
         ckpt = load_checkpoint(last)
-        _check_resume_spec(ckpt, spec, last)
+        old = ckpt.get("dataset")
+        old = DatasetSpec.from_dict(old, source=str(last)) if isinstance(old, dict) else spec
+        if old != spec:
+            raise ConfigError(f"{last}: run was trained with dataset {old.name!r} "
+                              f"(bounds {old.data_min}..{old.data_max}), not {spec.name!r}; "
+                              "resume with the same --dataset")
     elif last.exists():
         raise ConfigError(f"{run_dir} already holds a run (last.pt); pass --resume to continue "
                           "it or choose another --out")
@@ -109,13 +103,13 @@ def _end_epoch(ts: TrainState, vloader, log: RunLog, run_dir: Path, complete: bo
     t0 = time.perf_counter()
     val = validate(ts, vloader) if final or (ts.epoch + 1) % cfg.val_every_epochs == 0 else {}
     ts.elapsed_s += time.perf_counter() - t0  # validation spends the time budget too
+    is_best = bool(val) and val["mae"] < ts.best_val_mae
     row: dict[str, Any] = {
         "epoch": ts.epoch + 1, "step": ts.step, "time_s": ts.elapsed_s,
         "samples_per_s": ts.epoch_samples / ts.epoch_time_s if ts.epoch_time_s else 0.0,
         **means, **{f"val_{k}": v for k, v in val.items() if k != "samples"},
+        "best": int(is_best),
     }
-    is_best = bool(val) and val["mae"] < ts.best_val_mae
-    row["best"] = int(is_best)
     if is_best:
         ts.best_val_mae = val["mae"]
     if complete:

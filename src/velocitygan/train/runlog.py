@@ -14,11 +14,9 @@ from ..io import write_csv
 
 __all__ = ["RunLog", "METRIC_COLUMNS"]
 
-METRIC_COLUMNS = [
-    "epoch", "step", "time_s", "samples_per_s", "g_loss", "l1", "l2", "adv", "adv_share", "d_loss",
-    "wasserstein", "gp", "skipped_batches", "val_mae", "val_rmse", "val_ssim", "val_mae_mps",
-    "val_rmse_mps", "best",
-]
+METRIC_COLUMNS = ["epoch", "step", "time_s", "samples_per_s", "g_loss", "l1", "l2", "adv",
+                  "adv_share", "d_loss", "wasserstein", "gp", "skipped_batches", "val_mae",
+                  "val_rmse", "val_ssim", "val_mae_mps", "val_rmse_mps", "best"]
 
 
 class RunLog:
@@ -55,9 +53,8 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is an optional extra
-                self.tb = None
-            else:
-                self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+                return
+            self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     def info(self, message: str) -> None:
         """A line for the user (on stderr, above the bar if any)."""

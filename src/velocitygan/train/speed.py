@@ -30,16 +30,12 @@ __all__ = ["FAST_SETTINGS", "SpeedPlan", "autocast", "recommended_precision", "r
 # (3240 vs 2429). At batch 16 none of the switches helped on an H100
 # (bench/results/gpu_h100.md).
 FAST_SETTINGS: dict[str, dict[str, dict[str, bool]]] = {
-    "cpu": {
-        "generator": {"channels_last": True, "bf16": True},
-        "critic": {"channels_last": False, "bf16": True},
-        "gan_generator": {"channels_last": True, "bf16": True},
-    },
-    "cuda": {
-        "generator": {"channels_last": True, "bf16": True},
-        "critic": {"channels_last": True, "bf16": False},
-        "gan_generator": {"channels_last": True, "bf16": True},
-    },
+    "cpu": {"generator": {"channels_last": True, "bf16": True},
+            "critic": {"channels_last": False, "bf16": True},
+            "gan_generator": {"channels_last": True, "bf16": True}},
+    "cuda": {"generator": {"channels_last": True, "bf16": True},
+             "critic": {"channels_last": True, "bf16": False},
+             "gan_generator": {"channels_last": True, "bf16": True}},
 }
 
 

@@ -55,10 +55,9 @@ def _fmt(channels_last: bool) -> torch.memory_format:
 def _init_from(generator: InversionNet, path: str) -> dict[str, Any]:
     """Load the generator weights of ``path``; returns the checkpoint (for its critic)."""
     state, config, ckpt = generator_parts(path)
-    mismatch = {k: (config.get(k), v) for k, v in generator.config.items() if config.get(k) != v}
-    if mismatch:
-        what = ", ".join(f"{k} {a} (checkpoint) vs {b} (this run)" for k, (a, b) in
-                         mismatch.items())
+    what = ", ".join(f"{k} {config.get(k)} (checkpoint) vs {v} (this run)"
+                     for k, v in generator.config.items() if config.get(k) != v)
+    if what:
         raise ConfigError(f"{path}: generator does not match this run: {what}; "
                           "set --width / the dataset to match the checkpoint")
     generator.load_state_dict(state)
@@ -74,15 +73,6 @@ def _init_critic(critic: Discriminator, ckpt: dict[str, Any]) -> bool:
         return False
     critic.load_state_dict(ckpt["discriminator"])
     return True
-
-
-def _freeze(generator: InversionNet, part: str) -> nn.Module | None:
-    """Fix ``part`` (encoder/decoder): no gradients, BatchNorm statistics kept (eval mode)."""
-    if part == "none":
-        return None
-    module = getattr(generator, part)
-    module.requires_grad_(False)
-    return module
 
 
 def set_train_mode(ts: TrainState) -> None:
@@ -142,7 +132,8 @@ def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPl
     shots, nt, receivers = spec.seismic_shape
     generator = InversionNet(width=cfg.width, in_channels=shots, nt=nt, n_receivers=receivers)
     source = _init_from(generator, cfg.init_from) if cfg.init_from and not restoring else {}
-    frozen = _freeze(generator, cfg.freeze)
+    # the frozen part gets no gradients and keeps its BatchNorm statistics (set_train_mode)
+    frozen = None if cfg.freeze == "none" else getattr(generator, cfg.freeze).requires_grad_(False)
     critic = None
     if cfg.model == "velocitygan":
         critic = Discriminator(width=cfg.critic_width, norm=cfg.critic_norm)
@@ -168,16 +159,8 @@ def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPl
         broadcast_module(critic, env)
         opt_d = _adamw(list(critic.parameters()), cfg.critic_lr, cfg.critic_betas,
                        cfg.critic_weight_decay)
-    return TrainState(cfg=cfg, env=env, plan=plan, spec=spec, generator=generator,
-                      g_forward=g_forward, critic=critic, opt_g=opt_g, opt_d=opt_d,
-                      frozen=frozen)
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    return rng
+    return TrainState(cfg=cfg, env=env, plan=plan, spec=spec, generator=generator, frozen=frozen,
+                      g_forward=g_forward, critic=critic, opt_g=opt_g, opt_d=opt_d)
 
 
 def _data_order(cfg: TrainConfig) -> dict[str, Any]:
@@ -198,6 +181,9 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
 def checkpoint_state(ts: TrainState) -> dict[str, Any]:
     """The checkpoint dict (tensors, numbers, strings, lists, dicts only)."""
     cfg = ts.cfg
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if ts.env.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(ts.env.device)
     return {
         "model": {"kind": cfg.model, "generator": dict(ts.generator.config),
                   "discriminator": None if ts.critic is None else dict(ts.critic.config)},
@@ -213,7 +199,7 @@ def checkpoint_state(ts: TrainState) -> dict[str, Any]:
         "metrics": {"best_val_mae": ts.best_val_mae, "elapsed_s": ts.elapsed_s,
                     "epoch_sums": dict(ts.sums), "skipped": ts.skipped,
                     "epoch_time_s": ts.epoch_time_s, "epoch_samples": ts.epoch_samples},
-        "rng": _rng_state(ts.env.device),
+        "rng": rng,
     }
 
 
