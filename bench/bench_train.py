@@ -15,9 +15,10 @@ process (the host-memory setting is process-wide):
   ``velocitygan.train.speed.recommended_precision`` for channels_last and bf16 autocast,
   host-memory reuse); ``--compile`` adds fast + torch.compile of the generator.
 - ``velocitygan train``: the command line as users run it, ``velocitygan train --config
-  openfwi`` (or ``openfwi-inversionnet``) with only the batch size, step count and log interval
-  set; its rate is taken from the wall-clock times at which it prints its log lines, one per
-  cycle, so start-up and the final validation stay outside.
+  openfwi`` (or ``openfwi-inversionnet``) with only the batch size, step count, log interval,
+  device and validation size set; its rate is taken from the wall-clock times at which it
+  prints its log lines, one per cycle, so start-up and the final validation stay outside. The
+  timed steps must fit in one epoch (``--data`` with enough maps), as in a real run.
 
 VelocityGAN is timed over whole n_critic cycles (3 iterations per cycle for InversionNet),
 after one untimed warm-up cycle.
@@ -49,7 +50,8 @@ from pathlib import Path
 
 import torch
 
-from velocitygan.data import get_dataset
+from velocitygan.data import get_dataset, read_split
+from velocitygan.data.npyfile import open_npy
 from velocitygan.hostmem import reuse_freed_memory
 from velocitygan.models import Discriminator, InversionNet
 from velocitygan.train import resolve_config, train
@@ -172,12 +174,18 @@ def plain_loop(card: Path, device: str, model: str, batch: int, cycles: int) -> 
 def cli_rate(card: Path, device: str, model: str, batch: int, cycles: int) -> float:
     """Samples/s of ``velocitygan train --config openfwi[-inversionnet]`` between its log lines
     after the first (warm-up) cycle and after the last of ``cycles`` timed ones."""
-    per_cycle = 5 if model == "velocitygan" else 3  # the shipped n_critic; 3 as in throughput
+    config = "openfwi" if model == "velocitygan" else "openfwi-inversionnet"
+    per_cycle = resolve_config(file=config).n_critic if model == "velocitygan" else 3
+    steps = (cycles + 1) * per_cycle
+    maps = sum(open_npy(e.label).shape[0]
+               for e in read_split(card.parent / "train.txt", require_labels=True))
+    if maps < steps * batch:  # an epoch end (validation, checkpoint) would fall in the window
+        raise SystemExit(f"{card.parent} has {maps} training maps; timing {steps} steps at "
+                         f"batch {batch} in one epoch needs {steps * batch}")
     run = card.parent.parent / "cli_run"
     shutil.rmtree(run, ignore_errors=True)
-    config = "openfwi" if model == "velocitygan" else "openfwi-inversionnet"
-    sets = {"batch_size": batch, "max_steps": (cycles + 1) * per_cycle,
-            "log_every_steps": per_cycle, "device": device, "val_limit": batch}
+    sets = {"batch_size": batch, "max_steps": steps, "log_every_steps": per_cycle,
+            "device": device, "val_limit": batch}
     cmd = [sys.executable, "-m", "velocitygan", "train", "--config", config,
            "--train", str(card.parent / "train.txt"), "--val", str(card.parent / "val.txt"),
            "--dataset", str(card), "--out", str(run)]
@@ -189,7 +197,8 @@ def cli_rate(card: Path, device: str, model: str, batch: int, cycles: int) -> fl
             if m := re.search(r" step (\d+) ", line):
                 times.append((int(m.group(1)), time.perf_counter()))
     if proc.returncode or len(times) < 2:
-        raise SystemExit(f"velocitygan train failed ({proc.returncode}): {' '.join(cmd)}")
+        raise SystemExit(f"velocitygan train exited with {proc.returncode} after "
+                         f"{len(times)} log line(s): {' '.join(cmd)}")
     (s0, t0), (s1, t1) = times[0], times[-1]
     return (s1 - s0) * batch / (t1 - t0)
 
@@ -286,6 +295,8 @@ def main() -> None:
     batches = (16,) if args.quick else (16, 64)
     names = args.settings.split(",") if args.settings else [
         n for n in SETTINGS if not (args.device == "cuda" and n == "eager + reuse")]
+    if unknown := [n for n in names if n not in SETTINGS]:
+        raise SystemExit(f"--settings {','.join(unknown)}: choose from {', '.join(SETTINGS)}")
     ratios = [n for n in ("velocitygan train", "fast") if n in names and "plain loop" in names]
     lines = [f"Machine: {machine(args.device)}; median of {args.repeats} fresh-process run(s) "
              "per case, range in brackets", "",

@@ -49,8 +49,7 @@ for family in flatvel-a curvefault-a; do
   python3 bench/package_pretrained.py "$WORK/$family" --run "velocitygan-seed$best" \
     --name "$family" --remake "velocitygan study benchmark --family $family --budget-min \
 $BUDGET --config cpu-2h --models velocitygan --seeds $best --out DIR  (on one NVIDIA H200, \
-sharing it with five other runs)"
-  cp "src/velocitygan/weights/$family.pt" "src/velocitygan/weights/$family.json" "$OUT/"
+sharing it with five other runs)" --into "$OUT"
 done
 mkdir -p "$WORK/results"
 cp "$WORK"/logs/* "$WORK/results/"

@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--run", required=True, help="run name in STUDY/runs, e.g. velocitygan-seed0")
     ap.add_argument("--name", required=True, help="pretrained name, e.g. flatvel-a")
     ap.add_argument("--remake", required=True, help="the command that made STUDY")
+    ap.add_argument("--into", type=Path, default=WEIGHTS,
+                    help="folder for NAME.pt and NAME.json [the package's weights folder]")
     args = ap.parse_args()
 
     settings = json.loads((args.study / "benchmark.json").read_text())
@@ -42,11 +44,11 @@ def main() -> None:
         raise SystemExit(f"{args.study / 'benchmark.csv'} has no run {args.run}")
     row = rows[0]
     src = args.study / "runs" / args.run / "last.pt"
-    WEIGHTS.mkdir(exist_ok=True)
-    size = slim_checkpoint(src, WEIGHTS / f"{args.name}.pt")
+    args.into.mkdir(parents=True, exist_ok=True)
+    size = slim_checkpoint(src, args.into / f"{args.name}.pt")
     if size > MAX_BYTES:
         raise SystemExit(f"{size / 2**20:.1f} MB is over the 15 MB a bundled model may take")
-    cfg = load_checkpoint(WEIGHTS / f"{args.name}.pt")["config"]
+    cfg = load_checkpoint(args.into / f"{args.name}.pt")["config"]
     card = {
         "name": args.name, "file": f"{args.name}.pt", "model": cfg["model"],
         "family": settings["family"], "width": cfg["width"],
@@ -66,8 +68,8 @@ def main() -> None:
         "date": dt.date.today().isoformat(), "velocitygan_version": __version__,
         "remake": args.remake,
     }
-    write_json(WEIGHTS / f"{args.name}.json", card)
-    print(f"wrote {WEIGHTS / args.name}.pt ({size / 2**20:.2f} MB) and its card")
+    write_json(args.into / f"{args.name}.json", card)
+    print(f"wrote {args.into / args.name}.pt ({size / 2**20:.2f} MB) and its card")
 
 
 if __name__ == "__main__":

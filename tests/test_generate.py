@@ -352,6 +352,29 @@ def test_two_runs_on_one_folder_are_refused(tmp_path: Path, capsys):
     assert main(args) == 0
 
 
+def test_a_waiting_lock_takes_over_when_the_holder_lets_go(tmp_path: Path):
+    import threading
+    import time
+
+    from velocitygan.io import exclusive_lock
+
+    released = threading.Event()
+
+    def hold():
+        with exclusive_lock(tmp_path / ".lock", "test"):
+            held.set()
+            time.sleep(0.3)
+            released.set()
+
+    held = threading.Event()
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    with exclusive_lock(tmp_path / ".lock", "test", wait=True):  # a study's second process
+        assert released.is_set()
+    holder.join()
+
+
 def test_model_with_swapped_axes_is_flagged_before_simulation(tmp_path: Path, capsys):
     z, x = np.mgrid[0:80, 0:80]
     np.save(tmp_path / "m.npy", (1600 + 30 * z).astype(np.float32).T)  # depth along the rows

@@ -90,7 +90,7 @@ def test_bundled_model_inverts_what_generate_makes(tmp_path, name):
     from velocitygan.evaluate import evaluate_checkpoint
     from velocitygan.synth import generate_dataset
 
-    card = next(c for c in pretrained.list_pretrained() if c["name"] == name)
+    card = pretrained.model_card(name)
     generate_dataset(tmp_path / "d", card["family"], 8, seed=card["data"]["test_seed"],
                      val_fraction=0.0, workers=1, device="cpu", progress=False)
     m = evaluate_checkpoint(pretrained.resolve_checkpoint("pretrained:" + name),

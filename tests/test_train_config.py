@@ -180,3 +180,16 @@ def test_lr_schedule_ends_with_the_time_budget():
     assert lr_factor(10, 10_000, cfg, elapsed_s=300.0) == pytest.approx(0.55)
     assert lr_factor(10, 10_000, cfg, elapsed_s=600.0) == pytest.approx(0.1)
     assert lr_factor(5_000, 10_000, cfg, elapsed_s=1.0) == pytest.approx(0.55)  # steps first
+
+
+def test_auto_loader_workers_leave_small_machines_their_cores(monkeypatch):
+    import velocitygan.train.loaders as loaders
+
+    for cores, expected in ((1, 0), (2, 0), (16, 2)):
+        monkeypatch.setattr(loaders, "cpu_count", lambda cores=cores: cores)
+        assert loaders.loader_workers(resolve_config()) == expected
+        assert loaders.loader_workers(resolve_config(overrides={"workers": 3})) == 3
+        cached = resolve_config(overrides={"cache_normalized": True})
+        assert loaders.loader_workers(cached) == 0  # the cache lives in the main process
+    with pytest.raises(ConfigError, match="workers = -2 must be >= 0, or -1"):
+        resolve_config(overrides={"workers": -2})

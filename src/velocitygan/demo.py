@@ -48,15 +48,6 @@ def mean_map_baseline(train_split: Path, val_split: Path) -> float:
     return abs_sum / pixels
 
 
-def _generate(data_dir: Path, samples: int, device: str) -> Path:
-    from .synth import generate_dataset
-
-    print(f"[1/3] dataset: {samples} {FAMILY}-like samples in {data_dir} (kept if already there)",
-          flush=True)
-    return generate_dataset(data_dir, FAMILY, samples, seed=0, shard_size=100, val_fraction=0.1,
-                            device=device, progress=sys.stderr.isatty())
-
-
 def _train(data_dir: Path, run_dir: Path, minutes: float, device: str) -> None:
     from .train import resolve_config, train
 
@@ -77,12 +68,16 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
              device: str = "auto") -> dict[str, Any]:
     """Generate, train, evaluate; returns the summary written to ``OUT/summary.json``."""
     from .evaluate import evaluate_checkpoint
+    from .synth import generate_dataset
 
     out = Path(out)
     t0 = time.perf_counter()
     summary_path = out / "summary.json"
     data_dir, run_dir, eval_dir = out / "data", out / "run", out / "eval"
-    card = _generate(data_dir, samples, device)
+    print(f"[1/3] dataset: {samples} {FAMILY}-like samples in {data_dir} (kept if already there)",
+          flush=True)
+    card = generate_dataset(data_dir, FAMILY, samples, seed=0, shard_size=100, val_fraction=0.1,
+                            device=device, progress=sys.stderr.isatty())
     if not (run_dir / "best.pt").is_file() or not summary_path.is_file():
         _train(data_dir, run_dir, minutes, device)
     print(f"[3/3] evaluating {run_dir / 'best.pt'} on the validation split", flush=True)

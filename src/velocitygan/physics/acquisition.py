@@ -27,12 +27,13 @@ MAX_VELOCITY_MPS = 10000.0
 
 def _whole(name: str, value: Any) -> int:
     """``value`` as a Python int, or a one-line ConfigError if it is not a whole number."""
+    message = f"acquisition {name}={value!r} must be a whole number"
     try:
         number, whole = float(value), int(value)
     except (TypeError, ValueError, OverflowError):
-        number, whole = math.nan, 0
+        raise ConfigError(message) from None
     if number != whole:
-        raise ConfigError(f"acquisition {name}={value!r} must be a whole number")
+        raise ConfigError(message)
     return whole
 
 

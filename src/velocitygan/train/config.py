@@ -80,7 +80,7 @@ class TrainConfig:
                       "2 cores or fewer, where a loader takes a compute core, else 2)")
     preload: bool = _f("data", False, "read the splits into RAM once (fast epochs, needs memory)")
     cache_normalized: bool = _f("data", False, "keep normalised samples in RAM after their first "
-                                "read (~1.4 MB each; needs workers = 0)")
+                                "read (~1.4 MB each; needs workers = 0 or -1)")
     augment_noise_snr_db: float = _f("data", math.inf, "add noise at this SNR in dB (inf = off)")
     augment_trace_dropout: float = _f("data", 0.0, "fraction of receiver traces zeroed (0 = off)")
     augment_flip: bool = _f("data", False, "random left-right flip of data and label")

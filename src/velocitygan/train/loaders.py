@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 
 import torch
@@ -11,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..data import DatasetSpec, OpenFWIDataset
 from ..errors import ConfigError
+from ..synth.simulate import cpu_count
 from .config import TrainConfig
 from .distributed import DistEnv
 
@@ -107,7 +107,7 @@ def loader_workers(cfg: TrainConfig) -> int:
     main process or a loader process would take one of 2 or fewer cores, else 2."""
     if cfg.workers >= 0:
         return cfg.workers
-    return 0 if cfg.cache_normalized or (os.cpu_count() or 1) <= 2 else 2
+    return 0 if cfg.cache_normalized or cpu_count() <= 2 else 2
 
 
 def train_loader(ds: Dataset, cfg: TrainConfig, env: DistEnv, epoch: int,

@@ -200,9 +200,10 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
         ts.batches_done += 1
         if parts is None:
             ts.skipped += 1
-        for k, v in (parts or {}).items():
-            ts.sums[k] = ts.sums.get(k, 0.0) + v
-            ts.sums["n_" + k] = ts.sums.get("n_" + k, 0.0) + 1
+        else:
+            for k, v in parts.items():
+                ts.sums[k] = ts.sums.get(k, 0.0) + v
+                ts.sums["n_" + k] = ts.sums.get("n_" + k, 0.0) + 1
         now = time.perf_counter()
         # every process keeps the slowest one's clock: the same lr and the same time limit
         ts.elapsed_s = rank_max(ts.elapsed_s + now - t0, ts)

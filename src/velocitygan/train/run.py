@@ -70,8 +70,8 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
         if not last.is_file():
             raise ConfigError(f"{last}: nothing to resume; run without --resume")
         ckpt = load_checkpoint(last)
-        old = ckpt.get("dataset")
-        old = DatasetSpec.from_dict(old, source=str(last)) if isinstance(old, dict) else spec
+        saved = ckpt.get("dataset")
+        old = DatasetSpec.from_dict(saved, source=str(last)) if isinstance(saved, dict) else spec
         if old != spec:
             raise ConfigError(f"{last}: run was trained with dataset {old.name!r} "
                               f"(bounds {old.data_min}..{old.data_max}), not {spec.name!r}; "
