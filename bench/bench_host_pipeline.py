@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from velocitygan.device import cpu_count
 from velocitygan.synth import generate as gen
 from velocitygan.synth import make_velocity_maps
 from velocitygan.synth import simulate as sim
@@ -75,7 +76,7 @@ def main() -> None:
     ap.add_argument("--family", default="curvefault-b")
     ap.add_argument("--out", default=None, help="also write the markdown tables here")
     args = ap.parse_args()
-    head = (f"machine: {platform.node()} {platform.machine()}, {sim.cpu_count()} cores; "
+    head = (f"machine: {platform.node()} {platform.machine()}, {cpu_count()} cores; "
             f"{args.samples} {args.family} samples, batch {args.batch}, shards of 500 in "
             f"{tempfile.gettempdir()} ({shutil.disk_usage(tempfile.gettempdir()).free / 2**30:.0f}"
             " GiB free); the operator is a timed wait, not physics")

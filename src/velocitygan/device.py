@@ -1,12 +1,15 @@
-"""The one device resolver: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a checked torch.device."""
+"""The one device resolver: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a checked torch.device;
+and the CPU cores this process may use."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
 from .errors import ConfigError
 
-__all__ = ["resolve_device"]
+__all__ = ["cpu_count", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
@@ -31,3 +34,11 @@ def resolve_device(device: str | torch.device | None = "auto", local_rank: int =
         if dev.index is None:
             dev = torch.device("cuda", local_rank % torch.cuda.device_count())
     return dev
+
+
+def cpu_count() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..data import SplitEntry, write_split
+from ..device import cpu_count
 from ..errors import ConfigError
 from ..io import exclusive_lock, fsync_path, preallocate, read_json, save_npy, stamp, write_json
 from ..physics import Acquisition
@@ -50,7 +51,7 @@ from .families import (
     family_params,
     make_velocity_maps,
 )
-from .simulate import SimConfig, cpu_count, pool_context, resolve_sim_config, simulate_chunks
+from .simulate import SimConfig, pool_context, resolve_sim_config, simulate_chunks
 
 __all__ = ["FamilySource", "MapSource", "generate_dataset", "shard_layout", "write_dataset"]
 

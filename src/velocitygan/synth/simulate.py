@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
@@ -30,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import physics
-from ..device import resolve_device
+from ..device import cpu_count, resolve_device
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, fsync_path, preallocate
 from ..physics import (
@@ -41,7 +40,7 @@ from ..physics import (
     resolve_backend,
 )
 
-__all__ = ["SimConfig", "cpu_count", "pool_context", "resolve_sim_config", "simulate_chunks",
+__all__ = ["SimConfig", "pool_context", "resolve_sim_config", "simulate_chunks",
            "simulate_file", "simulate_into", "simulate_maps"]
 
 # Where a chunk's result goes: (path of an existing float32 .npy file, first row to write).
@@ -62,14 +61,6 @@ class SimConfig:
     device: str
     chunk: int
     workers: int
-
-
-def cpu_count() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def resolve_sim_config(backend: str = "auto", device: str = "auto", workers: int | None = None,

@@ -9,8 +9,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..data import DatasetSpec, OpenFWIDataset
+from ..device import cpu_count
 from ..errors import ConfigError
-from ..synth.simulate import cpu_count
 from .config import TrainConfig
 from .distributed import DistEnv
 
