@@ -164,8 +164,10 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     _claim(out, settings)
-    # processes training other runs of this study wait here while the first one generates
-    with exclusive_lock(out / ".data.lock", f"the data of {out}", wait=True):
+    # processes training other runs wait here while the first one generates; studies whose
+    # data folder links to another study's share that study's lock
+    lock = (out / "data").resolve().parent / ".data.lock"
+    with exclusive_lock(lock, f"the data of {out}", wait=True):
         generate_dataset(out / "data", settings.family, settings.train_samples,
                          seed=settings.data_seed, val_fraction=0.1)
         generate_dataset(out / "test", settings.family, settings.test_samples,

@@ -64,6 +64,8 @@ class TrainConfig:
     checkpoint_every_steps: int = _f("run", 0, "also write last.pt every K iterations (0 = off)")
     log_every_steps: int = _f("run", 50, "plain log line / TensorBoard scalars every K iterations")
     val_every_epochs: int = _f("run", 1, "validate every K epochs (and after the last)")
+    bn_recompute_samples: int = _f("run", 2048, "at the end, BatchNorm statistics from this many "
+                                   "training samples (0 = the running ones)")
     nan_policy: str = _f("run", "stop", "stop on NaN/Inf loss, or skip (and count) the batch")
     tensorboard: bool = _f("run", True, "TensorBoard event files (when installed)")
     progress: str = _f("run", "auto", "auto: bar on a terminal, log lines otherwise; bar, log, off")
@@ -114,6 +116,8 @@ class TrainConfig:
                            inversionnet=0.0)
     gp_weight: float = _f("loss", 10.0, "weight of the WGAN-GP gradient penalty")
     n_critic: int = _f("loss", 5, "generator steps every n_critic-th iteration")
+    adv_start_steps: int = _f("loss", 0, "iterations of content loss alone (no critic) before "
+                              "the adversarial term starts")
     # [speed]
     channels_last: str = _f("speed", "auto", "channels_last memory format: auto, true, false")
     bf16: str = _f("speed", "auto", "bfloat16 autocast: auto, true, false")
@@ -221,7 +225,8 @@ def _validate(cfg: TrainConfig) -> None:
 
     need("epochs batch_size n_critic val_every_epochs log_every_steps", lambda v: v >= 1,
          "must be >= 1")
-    need("warmup_steps max_steps checkpoint_every_steps train_limit val_limit val_batch_size",
+    need("warmup_steps max_steps checkpoint_every_steps train_limit val_limit val_batch_size "
+         "bn_recompute_samples adv_start_steps",
          lambda v: v >= 0, "must be >= 0")
     need("workers", lambda v: v >= -1, "must be >= 0, or -1 (auto)")
     need("time_limit_min", lambda v: 0 <= v < math.inf, "must be a number >= 0 (0 = no limit)")

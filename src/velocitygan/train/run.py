@@ -20,7 +20,15 @@ from ..pretrained import resolve_checkpoint
 from .config import TrainConfig, dump_toml, load_toml_config, resolve_config
 from .distributed import DistEnv, setup_distributed, teardown_distributed
 from .loaders import batches_per_epoch, build_datasets, val_loader
-from .loop import StopFlag, epoch_means, limit_reached, save_last, train_one_epoch, validate
+from .loop import (
+    StopFlag,
+    epoch_means,
+    limit_reached,
+    recompute_batchnorm,
+    save_last,
+    train_one_epoch,
+    validate,
+)
 from .runlog import RunLog
 from .speed import resolve_speed
 from .state import TrainState, build_state, restore_state
@@ -95,12 +103,16 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
     return run_dir
 
 
-def _end_epoch(ts: TrainState, vloader, log: RunLog, run_dir: Path, complete: bool) -> dict:
-    """Validate if due, update best, write last.pt/best.pt and the metrics.csv row."""
+def _end_epoch(ts: TrainState, train_ds, vloader, log: RunLog, run_dir: Path,
+               complete: bool) -> dict:
+    """Validate if due, update best, write last.pt/best.pt and the metrics.csv row; at the
+    end of the run, BatchNorm statistics from the training data first."""
     cfg = ts.cfg
     means = epoch_means(ts)
     final = not complete or ts.epoch + 1 >= cfg.epochs or limit_reached(ts)
     t0 = time.perf_counter()
+    if final and cfg.bn_recompute_samples:
+        recompute_batchnorm(ts, train_ds)
     val = validate(ts, vloader) if final or (ts.epoch + 1) % cfg.val_every_epochs == 0 else {}
     ts.elapsed_s += time.perf_counter() - t0  # validation spends the time budget too
     is_best = bool(val) and val["mae"] < ts.best_val_mae
@@ -156,7 +168,7 @@ def fit(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, run_dir: Path,
                     log.info(f"interrupted: state saved to {run_dir / 'last.pt'}; continue with "
                              f"velocitygan train --out {run_dir} --resume")
                     raise KeyboardInterrupt
-                row = _end_epoch(ts, vloader, log, run_dir, complete=status == "done")
+                row = _end_epoch(ts, train_ds, vloader, log, run_dir, complete=status == "done")
         finally:
             log.close()
     return row
