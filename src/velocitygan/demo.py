@@ -51,9 +51,8 @@ def mean_map_baseline(train_split: Path, val_split: Path) -> float:
 def _train(data_dir: Path, run_dir: Path, minutes: float, device: str) -> None:
     from .train import resolve_config, train
 
-    overrides = {
-        "train": str(data_dir / "train.txt"), "val": str(data_dir / "val.txt"),
-        "dataset": str(data_dir / "dataset.json"), "out": str(run_dir), "device": device}
+    overrides = {"train": str(data_dir / "train.txt"), "val": str(data_dir / "val.txt"),
+                 "dataset": str(data_dir / "dataset.json"), "out": str(run_dir), "device": device}
     if minutes:
         overrides["time_limit_min"] = minutes
     cfg = resolve_config(file="cpu-demo", overrides=overrides)
@@ -87,14 +86,11 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
     from .report import write_report
 
     report = write_report(run_dir, out=out / "report.html", eval_dir=eval_dir)
-    summary = {
-        "val_mae_mps": metrics["mae_mps"], "val_rmse_mps": metrics["rmse_mps"],
-        "val_ssim": metrics["ssim"], "val_samples": metrics["samples"],
-        "baseline_mean_map_mae_mps": baseline, "target_mae_mps": 120.0,
-        "seconds_this_run": round(time.perf_counter() - t0, 1),
-        "data": str(data_dir), "run": str(run_dir), "eval": str(eval_dir),
-        "report": str(report),
-    }
+    summary = {"val_mae_mps": metrics["mae_mps"], "val_rmse_mps": metrics["rmse_mps"],
+               "val_ssim": metrics["ssim"], "val_samples": metrics["samples"],
+               "baseline_mean_map_mae_mps": baseline, "target_mae_mps": 120.0,
+               "seconds_this_run": round(time.perf_counter() - t0, 1), "data": str(data_dir),
+               "run": str(run_dir), "eval": str(eval_dir), "report": str(report)}
     from .pretrained import PREFIX, list_pretrained
 
     if any(c["name"] == FAMILY for c in list_pretrained()):
@@ -143,8 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = p.parse_args(argv)
     try:
-        summary = run_demo(args.out, samples=args.samples, minutes=args.minutes,
-                           device=args.device)
+        summary = run_demo(args.out, samples=args.samples, minutes=args.minutes, device=args.device)
     except VelocityGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -101,10 +101,9 @@ def evaluate_model(
     return metrics, rows, (np.concatenate(preds) if keep_predictions else None)
 
 
-def write_sample_figures(
-    predictions_mps: np.ndarray, dataset: OpenFWIDataset, rows: list[dict[str, Any]],
-    out_dir: Path, *, dx_m: float = 10.0,
-) -> dict[str, str]:
+def write_sample_figures(predictions_mps: np.ndarray, dataset: OpenFWIDataset,
+                         rows: list[dict[str, Any]], out_dir: Path, *,
+                         dx_m: float = 10.0) -> dict[str, str]:
     """Best, median and worst samples by MAE as prediction | truth | error PNGs.
 
     Args:
@@ -128,12 +127,11 @@ def write_sample_figures(
     return written
 
 
-def evaluate_checkpoint(
-    checkpoint: str | Path, split: str | Path, out_dir: str | Path, *,
-    dataset: str | Path | DatasetSpec | None = None, batch_size: int = 64, device: str = "auto",
-    raw_transform: RawTransform | None = None, physics: bool = False, figures: bool = True,
-    save_predictions: bool = False, extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def evaluate_checkpoint(checkpoint: str | Path, split: str | Path, out_dir: str | Path, *,
+                        dataset: str | Path | DatasetSpec | None = None, batch_size: int = 64,
+                        device: str = "auto", raw_transform: RawTransform | None = None,
+                        physics: bool = False, figures: bool = True, save_predictions: bool = False,
+                        extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on the labelled ``split``; write metrics, table and figures.
 
     Args:

@@ -96,11 +96,9 @@ def export_module(net: nn.Module, example: torch.Tensor, path: str | Path, *, op
     onnx.save(model_proto, str(path))
 
 
-def export_onnx(
-    checkpoint: str | Path, onnx_path: str | Path, *,
-    dataset: str | Path | DatasetSpec | None = None, physical_units: bool = True, opset: int = 17,
-    verify_batch: int = 2,
-) -> dict[str, Any]:
+def export_onnx(checkpoint: str | Path, onnx_path: str | Path, *,
+                dataset: str | Path | DatasetSpec | None = None, physical_units: bool = True,
+                opset: int = 17, verify_batch: int = 2) -> dict[str, Any]:
     """Export a checkpoint's generator to ONNX (dynamic batch) and verify it in onnxruntime.
 
     Args:

@@ -19,10 +19,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = [
-    "atomic_path", "exclusive_lock", "fsync_path", "preallocate", "read_json", "read_toml",
-    "save_npy", "stamp", "write_csv", "write_json", "write_text",
-]
+__all__ = ["atomic_path", "exclusive_lock", "fsync_path", "preallocate", "read_json", "read_toml",
+           "save_npy", "stamp", "write_csv", "write_json", "write_text"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -114,8 +112,7 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]
-              ) -> None:
+def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
     """Write ``rows`` (dicts) under the header ``columns`` atomically: other keys are left out,
     None is an empty cell, floats keep 6 significant digits."""
     buf = io.StringIO()

@@ -64,9 +64,8 @@ def rmse_per_sample(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return (_difference(pred, true) ** 2).flatten(1).mean(1).sqrt()
 
 
-def gaussian_window(
-    size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, device=None, dtype=torch.float32
-) -> torch.Tensor:
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, device=None,
+                    dtype=torch.float32) -> torch.Tensor:
     """Normalised 2-D Gaussian window, shape ``(1, 1, size, size)``."""
     r = torch.arange(size, device=device, dtype=torch.float64) - size // 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
@@ -142,11 +141,6 @@ class MetricAccumulator:
             raise ValueError("no samples accumulated")
         m = self.abs_sum / self.pixels
         r = (self.sq_sum / self.pixels) ** 0.5
-        return {
-            "mae": m,
-            "rmse": r,
-            "ssim": self.ssim_sum / self.samples,
-            "mae_mps": m * self.half_range_mps,
-            "rmse_mps": r * self.half_range_mps,
-            "samples": self.samples,
-        }
+        return {"mae": m, "rmse": r, "ssim": self.ssim_sum / self.samples,
+                "mae_mps": m * self.half_range_mps, "rmse_mps": r * self.half_range_mps,
+                "samples": self.samples}

@@ -28,12 +28,10 @@ __all__ = ["velocity_figure", "comparison_figure", "seismic_figure", "save_figur
 VELOCITY_CMAP = "viridis"  # perceptually uniform; readable in greyscale print
 ERROR_CMAP = "RdBu_r"  # diverging, white at zero error: red = too fast, blue = too slow
 # Local style (applied with rc_context, never globally): small serif-free fonts, thin frames.
-STYLE = {
-    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8,
-    "ytick.labelsize": 8, "axes.linewidth": 0.6, "xtick.major.width": 0.6,
-    "ytick.major.width": 0.6, "xtick.direction": "out", "ytick.direction": "out",
-    "image.interpolation": "nearest", "savefig.bbox": "tight", "savefig.pad_inches": 0.04,
-}
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8,
+         "ytick.labelsize": 8, "axes.linewidth": 0.6, "xtick.major.width": 0.6,
+         "ytick.major.width": 0.6, "xtick.direction": "out", "ytick.direction": "out",
+         "image.interpolation": "nearest", "savefig.bbox": "tight", "savefig.pad_inches": 0.04}
 
 
 def as_maps(velocity: np.ndarray, what: str = "velocity") -> np.ndarray:
@@ -75,11 +73,10 @@ def _extent(shape: tuple[int, int], dx_m: float) -> tuple[float, float, float, f
     return (0.0, nx * dx_m, nz * dx_m, 0.0)
 
 
-def velocity_figure(
-    velocity_mps: np.ndarray, *, dx_m: float = 10.0, indices: Sequence[int] | None = None,
-    titles: Sequence[str] | None = None, vmin_mps: float | None = None,
-    vmax_mps: float | None = None, cmap: str = VELOCITY_CMAP,
-) -> Figure:
+def velocity_figure(velocity_mps: np.ndarray, *, dx_m: float = 10.0,
+                    indices: Sequence[int] | None = None, titles: Sequence[str] | None = None,
+                    vmin_mps: float | None = None, vmax_mps: float | None = None,
+                    cmap: str = VELOCITY_CMAP) -> Figure:
     """Velocity map(s) side by side with one colorbar in m/s.
 
     Args:
@@ -112,10 +109,9 @@ def velocity_figure(
     return fig
 
 
-def comparison_figure(
-    pred_mps: np.ndarray, true_mps: np.ndarray, *, dx_m: float = 10.0, title: str | None = None,
-    error_limit_mps: float | None = None, cmap: str = VELOCITY_CMAP,
-) -> Figure:
+def comparison_figure(pred_mps: np.ndarray, true_mps: np.ndarray, *, dx_m: float = 10.0,
+                      title: str | None = None, error_limit_mps: float | None = None,
+                      cmap: str = VELOCITY_CMAP) -> Figure:
     """Prediction | truth | error (prediction - truth) for one velocity map, in m/s.
 
     Prediction and truth share colour limits (the truth's range widened to include the
@@ -156,10 +152,9 @@ def comparison_figure(
     return fig
 
 
-def seismic_figure(
-    data: np.ndarray, *, dt_s: float = 0.001, dx_m: float = 10.0, index: int = 0,
-    shots: Sequence[int] | None = None, clip_percentile: float = 98.0, title: str | None = None,
-) -> Figure:
+def seismic_figure(data: np.ndarray, *, dt_s: float = 0.001, dx_m: float = 10.0, index: int = 0,
+                   shots: Sequence[int] | None = None, clip_percentile: float = 98.0,
+                   title: str | None = None) -> Figure:
     """Shot gathers of one sample in grey, time in ms down, offset in m across.
 
     Args:

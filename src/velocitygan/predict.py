@@ -95,10 +95,9 @@ def _expected_shape(model: InversionNet) -> tuple[int, int, int]:
 
 
 @torch.no_grad()
-def predict_batches(
-    model: InversionNet, chunks: Iterator[tuple[np.ndarray, str]], spec: DatasetSpec, *,
-    batch_size: int = 64, warn: Callable[[str], None] | None = None,
-) -> np.ndarray:
+def predict_batches(model: InversionNet, chunks: Iterator[tuple[np.ndarray, str]],
+                    spec: DatasetSpec, *, batch_size: int = 64,
+                    warn: Callable[[str], None] | None = None) -> np.ndarray:
     """Predict velocities (m/s, ``(N, 1, 70, 70)`` float32) for raw seismic chunks.
 
     Args:
@@ -162,11 +161,10 @@ def _input_chunks(source: str | Path | np.ndarray, model: InversionNet, spec: Da
         raise DataError(f"{path}: unknown input type; give a .npy, a split file or a .sgy/.segy")
 
 
-def predict(
-    checkpoint: str | Path, source: str | Path | np.ndarray, out: str | Path | None = None, *,
-    dataset: str | Path | DatasetSpec | None = None, batch_size: int = 64, device: str = "auto",
-    log: Callable[[str], None] = print, shot_key: str = "field_record",
-) -> np.ndarray:
+def predict(checkpoint: str | Path, source: str | Path | np.ndarray, out: str | Path | None = None,
+            *, dataset: str | Path | DatasetSpec | None = None, batch_size: int = 64,
+            device: str = "auto", log: Callable[[str], None] = print,
+            shot_key: str = "field_record") -> np.ndarray:
     """Predict velocity maps in m/s for raw seismic input.
 
     Args:

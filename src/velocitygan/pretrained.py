@@ -67,8 +67,7 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> int:
     from .checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(src)
-    keep = ("model", "dataset", "generator", "discriminator", "epoch", "step", "config",
-            "metrics")
+    keep = ("model", "dataset", "generator", "discriminator", "epoch", "step", "config", "metrics")
     slim = {k: ckpt[k] for k in keep if k in ckpt}
     if "config" in slim:
         slim["config"] = {**slim["config"], **dict.fromkeys(_LOCAL_PATHS, "")}

@@ -164,9 +164,8 @@ text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}img{max-wi
 pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.85em}.note{color:#777}"""
 
 
-def write_report(
-    run_dir: str | Path, *, out: str | Path | None = None, eval_dir: str | Path | None = None
-) -> Path:
+def write_report(run_dir: str | Path, *, out: str | Path | None = None,
+                 eval_dir: str | Path | None = None) -> Path:
     """Write the HTML report of ``run_dir`` (default ``RUN/report.html``); returns its path."""
     run = Path(run_dir).expanduser()
     if not run.is_dir():

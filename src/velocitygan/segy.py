@@ -77,9 +77,8 @@ def read_segy_gathers(path: str | Path, *, shot_key: str = "field_record") -> Se
     return SegyGathers(data=data, dt_s=dt_us * 1e-6, shot_ids=[int(s) for s in order])
 
 
-def resample_gathers(
-    data: np.ndarray, *, dt_in_s: float, dt_out_s: float, nt_out: int, n_receivers_out: int
-) -> tuple[np.ndarray, str | None]:
+def resample_gathers(data: np.ndarray, *, dt_in_s: float, dt_out_s: float, nt_out: int,
+                     n_receivers_out: int) -> tuple[np.ndarray, str | None]:
     """Resample gathers ``(shots, nt, receivers)`` to ``nt_out`` samples at ``dt_out_s``.
 
     Returns:
@@ -113,10 +112,8 @@ def resample_gathers(
     return d.astype(np.float32), note
 
 
-def read_segy_for_model(
-    path: str | Path, *, n_shots: int, nt: int, n_receivers: int, dt_s: float,
-    shot_key: str = "field_record",
-) -> tuple[np.ndarray, str]:
+def read_segy_for_model(path: str | Path, *, n_shots: int, nt: int, n_receivers: int, dt_s: float,
+                        shot_key: str = "field_record") -> tuple[np.ndarray, str]:
     """Read a SEG-Y file and resample it to the model's grid; returns ``(data, one-line note)``."""
     g = read_segy_gathers(path, shot_key=shot_key)
     if g.data.shape[0] != n_shots:

@@ -17,9 +17,7 @@ from . import data, evaluate, fwi, generate, study, train
 __all__ = ["cli", "main"]
 
 
-@click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-)
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="velocitygan")
 @click.pass_context
 def cli(ctx: click.Context) -> None:

@@ -51,8 +51,7 @@ def _parse_shape(text: str | None) -> tuple[int, int] | None:
 @click.option("--workers", type=int, default=None,
               help="CPU worker processes [default: one per core; in-process on CUDA].")
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
-@click.option("--backend", type=BACKENDS, default="auto", show_default=True,
-              help=BACKEND_HELP)
+@click.option("--backend", type=BACKENDS, default="auto", show_default=True, help=BACKEND_HELP)
 @click.option("--batch-size", type=int, default=None,
               help="Samples per forward-model call [4 on CPU, 256 on CUDA].")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
@@ -95,8 +94,7 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
     if family is not None:
         if samples is None:
             raise ConfigError("--family needs --samples N")
-        family_params = parse_key_values(params, "--param", "n_layers=[3,8]",
-                                         bare_strings=False)
+        family_params = parse_key_values(params, "--param", "n_layers=[3,8]", bare_strings=False)
         card = generate_dataset(out, family, samples, seed=seed, params=family_params, **writer)
     else:
         if dx_m is None:
@@ -115,8 +113,7 @@ def generate(family, from_model, samples, out, seed, shard_size, val_fraction, w
               help="Velocity maps in m/s (.npy): (70,70), (N,70,70) or (N,1,70,70).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Output .npy: float32 (N,5,1000,70) raw pressure, OpenFWI convention.")
-@click.option("--backend", type=BACKENDS, default="auto", show_default=True,
-              help=BACKEND_HELP)
+@click.option("--backend", type=BACKENDS, default="auto", show_default=True, help=BACKEND_HELP)
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=None,
               help="Maps per forward-model call [4 on CPU, 256 on CUDA].")

@@ -10,9 +10,8 @@ from ..errors import ConfigError
 __all__ = ["parse_key_values"]
 
 
-def parse_key_values(
-    items: tuple[str, ...], flag: str, example: str, *, bare_strings: bool
-) -> dict[str, Any]:
+def parse_key_values(items: tuple[str, ...], flag: str, example: str, *,
+                     bare_strings: bool) -> dict[str, Any]:
     """``KEY=VALUE`` options; VALUE is read as a TOML value (``3``, ``[3, 8]``, ``true``).
 
     With ``bare_strings`` a VALUE that is not TOML is kept as a string; otherwise it is an error.

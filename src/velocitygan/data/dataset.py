@@ -75,12 +75,10 @@ class OpenFWIDataset(Dataset):
         check_finite: raise on NaN/Inf in a sample when it is read.
     """
 
-    def __init__(
-        self, split: str | Path | Sequence[SplitEntry], spec: DatasetSpec, *,
-        preload: bool = False, transform: PairTransform | None = None,
-        raw_transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
-        check_finite: bool = True,
-    ) -> None:
+    def __init__(self, split: str | Path | Sequence[SplitEntry], spec: DatasetSpec, *,
+                 preload: bool = False, transform: PairTransform | None = None,
+                 raw_transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                 check_finite: bool = True) -> None:
         self.entries = list(read_split(split) if isinstance(split, (str, Path)) else split)
         if not self.entries:
             raise DataError("dataset has no files")

@@ -92,16 +92,11 @@ class DatasetSpec:
 OPENFWI_DATASETS: dict[str, DatasetSpec] = {
     name: DatasetSpec(name=name, data_min=lo, data_max=hi)
     for name, lo, hi in (
-        ("flatvel-a", -26.95, 52.77),
-        ("flatvel-b", -27.17, 56.05),
-        ("curvevel-a", -27.11, 55.10),
-        ("curvevel-b", -29.04, 57.03),
-        ("flatfault-a", -26.10, 50.86),
-        ("flatfault-b", -24.86, 50.28),
-        ("curvefault-a", -26.48, 52.32),
-        ("curvefault-b", -24.93, 50.98),
-        ("style-a", -24.96, 48.93),
-        ("style-b", -23.76, 46.01),
+        ("flatvel-a", -26.95, 52.77), ("flatvel-b", -27.17, 56.05),
+        ("curvevel-a", -27.11, 55.10), ("curvevel-b", -29.04, 57.03),
+        ("flatfault-a", -26.10, 50.86), ("flatfault-b", -24.86, 50.28),
+        ("curvefault-a", -26.48, 52.32), ("curvefault-b", -24.93, 50.98),
+        ("style-a", -24.96, 48.93), ("style-b", -23.76, 46.01),
     )
 }
 

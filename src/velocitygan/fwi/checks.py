@@ -78,11 +78,9 @@ def as_velocity_batch(v, n: int, acquisition, what: str, *, bounds=None) -> torc
     return t
 
 
-def check_settings(
-    *, iterations: int, optimizer: str, lr: float | None, tv_weight: float, freqs_hz,
-    vmin_mps: float, vmax_mps: float, dt_s: float, grad_clip_quantile: float | None,
-    acquisition=None,
-) -> None:
+def check_settings(*, iterations: int, optimizer: str, lr: float | None, tv_weight: float, freqs_hz,
+                   vmin_mps: float, vmax_mps: float, dt_s: float, grad_clip_quantile: float | None,
+                   acquisition=None) -> None:
     """Validate scalar FWI settings; raise ``ConfigError`` with the offending value.
 
     With ``acquisition``, ``vmax_mps`` must also be stable for its time step and spacing (an

@@ -30,9 +30,8 @@ def decay_samples(dt_s: float, cutoff_hz: float, order: int) -> int:
     return int(math.ceil(10.0 / rate / dt_s))
 
 
-def butterworth_response(
-    n_fft: int, dt_s: float, cutoff_hz: float, *, order: int = 4, device=None
-) -> torch.Tensor:
+def butterworth_response(n_fft: int, dt_s: float, cutoff_hz: float, *, order: int = 4,
+                         device=None) -> torch.Tensor:
     """Complex64 response ``(n_fft // 2 + 1,)`` of a causal Butterworth low-pass on the
     ``rfft`` grid of ``n_fft`` samples at ``dt_s`` s: -3 dB at ``cutoff_hz`` Hz, roll-off
     6 * ``order`` dB per octave."""
@@ -47,9 +46,8 @@ def butterworth_response(
     return resp.to(torch.complex64)
 
 
-def lowpass(
-    x: torch.Tensor, dt_s: float, cutoff_hz: float | None, *, dim: int = -1, order: int = 4
-) -> torch.Tensor:
+def lowpass(x: torch.Tensor, dt_s: float, cutoff_hz: float | None, *, dim: int = -1,
+            order: int = 4) -> torch.Tensor:
     """Causally low-pass filter a real tensor ``x`` (traces, a wavelet) along its time axis
     ``dim`` sampled at ``dt_s`` s; same shape and dtype, differentiable.
 

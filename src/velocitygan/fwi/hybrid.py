@@ -34,11 +34,9 @@ class HybridResult:
     fwi: FWIResult
 
 
-def run_hybrid(
-    checkpoint: str | Path, observed_raw: np.ndarray, *, refine: int, dataset=None,
-    device: str = "auto", vmin_mps: float = 1500.0, vmax_mps: float = 4500.0,
-    log: Callable[[str], None] = print, **fwi_kwargs,
-) -> HybridResult:
+def run_hybrid(checkpoint: str | Path, observed_raw: np.ndarray, *, refine: int, dataset=None,
+               device: str = "auto", vmin_mps: float = 1500.0, vmax_mps: float = 4500.0,
+               log: Callable[[str], None] = print, **fwi_kwargs) -> HybridResult:
     """Predict with a trained generator, then refine with ``refine`` FWI iterations.
 
     Args:

@@ -116,10 +116,9 @@ class _Problem:
         """Band loss of samples ``sl`` (misfit^2 + TV) and their relative L2 misfits."""
         # torch backend on the CPU: the compiled recipe and its adjoint; on CUDA eager
         # autograd (torch.compile would differ from the gradients' pass in the last bits)
-        sim = physics.forward_model(
-            model()[sl], self.acq, backend=self.backend, device=self.device,
-            source_wavelet=self.band_wavelet, eager=torch.device(self.device).type != "cpu",
-        )
+        sim = physics.forward_model(model()[sl], self.acq, backend=self.backend, device=self.device,
+                                    source_wavelet=self.band_wavelet,
+                                    eager=torch.device(self.device).type != "cpu")
         misfit_sq = relative_misfit(sim, self.band_obs[sl], squared=True)
         loss = misfit_sq.sum()
         if self.tv_weight > 0:
@@ -161,14 +160,12 @@ def _base_wavelet(acq, device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(w), dtype=torch.float32).reshape(-1).to(device)
 
 
-def run_fwi(
-    observed_raw, init_velocity_mps, *, acquisition=None, iterations: int = 100,
-    optimizer: str = "adam", lr: float | None = None, freqs_hz=DEFAULT_FREQS_HZ,
-    tv_weight: float = 0.0, vmin_mps: float = 1500.0, vmax_mps: float = 4500.0,
-    grad_clip_quantile: float | None = 0.98, true_velocity_mps=None, backend: str = "auto",
-    device: str | torch.device | None = None, chunk_size: int = 8, progress: bool = True,
-    state_path: str | Path | None = None, save_every: int = 10,
-) -> FWIResult:
+def run_fwi(observed_raw, init_velocity_mps, *, acquisition=None, iterations: int = 100,
+            optimizer: str = "adam", lr: float | None = None, freqs_hz=DEFAULT_FREQS_HZ,
+            tv_weight: float = 0.0, vmin_mps: float = 1500.0, vmax_mps: float = 4500.0,
+            grad_clip_quantile: float | None = 0.98, true_velocity_mps=None, backend: str = "auto",
+            device: str | torch.device | None = None, chunk_size: int = 8, progress: bool = True,
+            state_path: str | Path | None = None, save_every: int = 10) -> FWIResult:
     """Invert raw seismic data for velocity maps, all samples as one batch.
 
     Args:
@@ -244,22 +241,16 @@ def run_fwi(
                        v_true.to(dev) if v_true is not None else None, progress, saver, state)
     v_final = model().detach().cpu()
     mae = (v_final - v_true).abs().flatten(1).mean(1).numpy() if v_true is not None else None
-    return FWIResult(
-        velocity_mps=v_final[:, None].numpy().astype(np.float32),
-        init_velocity_mps=v_start[:, None].numpy().astype(np.float32),
-        history=history,
-        misfit=data_misfit(v_final, obs, **kw).numpy(),
-        init_misfit=init_misfit,
-        mae_mps=mae,
-        wall_time_s=history[-1]["time_s"] if history else 0.0,
-        settings=settings,
-    )
+    return FWIResult(velocity_mps=v_final[:, None].numpy().astype(np.float32),
+                     init_velocity_mps=v_start[:, None].numpy().astype(np.float32), history=history,
+                     misfit=data_misfit(v_final, obs, **kw).numpy(), init_misfit=init_misfit,
+                     mae_mps=mae, wall_time_s=history[-1]["time_s"] if history else 0.0,
+                     settings=settings)
 
 
 @dataclass
 class _Saver:
-    """Where :func:`_iterate` keeps ``state`` (the last complete iteration's): every ``every``
-    iterations and on an interrupt."""
+    """Where :func:`_iterate` saves ``state``: every ``every`` iterations and on an interrupt."""
 
     path: Path
     every: int

@@ -30,10 +30,8 @@ def relative_misfit(simulated: torch.Tensor, observed: torch.Tensor, *,
 
 
 @torch.no_grad()
-def data_misfit(
-    pred_mps, observed_raw, acquisition=None, backend: str = "auto", *,
-    device: str | torch.device | None = None, batch_size: int = 16,
-) -> torch.Tensor:
+def data_misfit(pred_mps, observed_raw, acquisition=None, backend: str = "auto", *,
+                device: str | torch.device | None = None, batch_size: int = 16) -> torch.Tensor:
     """Relative L2 seismic misfit of each velocity map against raw observed data.
 
     Args:

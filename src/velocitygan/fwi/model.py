@@ -72,9 +72,8 @@ def gaussian_smooth(velocity_mps: torch.Tensor, sigma_cells: float) -> torch.Ten
     return x[:, 0]
 
 
-def linear_gradient_model(
-    n: int, nz: int, nx: int, *, top_mps: float = 1500.0, bottom_mps: float = 4500.0
-) -> torch.Tensor:
+def linear_gradient_model(n: int, nz: int, nx: int, *, top_mps: float = 1500.0,
+                          bottom_mps: float = 4500.0) -> torch.Tensor:
     """Start models ``(n, nz, nx)`` whose velocity grows linearly with depth, in m/s."""
     col = torch.linspace(top_mps, bottom_mps, nz, dtype=torch.float32)
     return col[None, :, None].expand(n, nz, nx).clone()

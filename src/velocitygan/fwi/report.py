@@ -52,15 +52,11 @@ def write_fwi_outputs(
     save_npy(out / "start.npy", result.init_velocity_mps)
     write_csv(out / "history.csv", result.history, HISTORY_COLUMNS)
     ids = sample_ids if sample_ids is not None else list(range(len(result.velocity_mps)))
-    summary = {
-        "samples": ids,
-        "settings": result.settings,
-        "wall_time_s": result.wall_time_s,
-        "start_misfit": [float(x) for x in result.init_misfit],
-        "final_misfit": [float(x) for x in result.misfit],
-        "mean_start_misfit": float(np.mean(result.init_misfit)),
-        "mean_final_misfit": float(np.mean(result.misfit)),
-    }
+    summary = {"samples": ids, "settings": result.settings, "wall_time_s": result.wall_time_s,
+               "start_misfit": [float(x) for x in result.init_misfit],
+               "final_misfit": [float(x) for x in result.misfit],
+               "mean_start_misfit": float(np.mean(result.init_misfit)),
+               "mean_final_misfit": float(np.mean(result.misfit))}
     if true_mps is not None:
         t = np.asarray(true_mps, dtype=np.float32).reshape(result.velocity_mps.shape)
         summary["start_mae_mps"] = float(np.abs(result.init_velocity_mps - t).mean())

@@ -226,9 +226,8 @@ def _simulate(lib: ctypes.CDLL, v: torch.Tensor, acq: Acquisition, wavelet: torc
     src_amp = source_amplitudes(v, acq, wavelet).float()  # (N, S, nt); carries wavelet grads
     kappa = acq.sponge_strength(v.detach().amin(dim=(1, 2)))  # the sponge is not the model
     rel_z, rel_x = (np.ascontiguousarray(a.numpy(), np.float32) for a in sponge_axes(acq))
-    plan = _Plan(lib=lib, acq=acq, kappa_dt=(kappa * acq.dt_s).numpy(), rel_z=rel_z,
-                 rel_x=rel_x, rec_x=(np.asarray(acq.rec_x) + pad).astype(np.int32),
-                 threads=threads)
+    plan = _Plan(lib=lib, acq=acq, kappa_dt=(kappa * acq.dt_s).numpy(), rel_z=rel_z, rel_x=rel_x,
+                 rec_x=(np.asarray(acq.rec_x) + pad).astype(np.int32), threads=threads)
     return _Recipe.apply(alpha, src_amp, plan)
 
 

@@ -128,11 +128,10 @@ def _labels(checkpoints: Sequence[str | Path]) -> list[tuple[str, Path]]:
     return out
 
 
-def run_robustness(
-    checkpoints: Sequence[str | Path], split: str | Path, out_dir: str | Path, *,
-    conditions: Sequence[Condition], dataset: str | Path | DatasetSpec | None = None,
-    batch_size: int = 64, device: str = "auto", log: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
+def run_robustness(checkpoints: Sequence[str | Path], split: str | Path, out_dir: str | Path, *,
+                   conditions: Sequence[Condition], dataset: str | Path | DatasetSpec | None = None,
+                   batch_size: int = 64, device: str = "auto",
+                   log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Evaluate each checkpoint under each condition; write ``robustness.csv`` and ``.md``.
 
     Args:

@@ -284,12 +284,10 @@ def _data_bounds(paths: list[Path], block: int = 64) -> tuple[float, float]:
     return lo, hi
 
 
-def write_dataset(
-    out_dir: str | Path, source: MapSource, *, shard_size: int = 500,
-    val_fraction: float | None = None, workers: int | None = None, device: str = "auto",
-    backend: str = "auto", batch_size: int | None = None, progress: bool = True,
-    overwrite: bool = False, name: str | None = None,
-) -> Path:
+def write_dataset(out_dir: str | Path, source: MapSource, *, shard_size: int = 500,
+                  val_fraction: float | None = None, workers: int | None = None,
+                  device: str = "auto", backend: str = "auto", batch_size: int | None = None,
+                  progress: bool = True, overwrite: bool = False, name: str | None = None) -> Path:
     """Simulate every map of ``source`` and write the dataset (layout in the module docstring).
 
     Returns:

@@ -186,11 +186,10 @@ def patch_source(path: str | Path, *, dx_m: float, shape: tuple[int, int] | None
         "stride_cells": int(stride_cells), "patches": len(patches), "clipped_fraction": fraction})
 
 
-def generate_from_model(
-    out_dir: str | Path, model_path: str | Path, *, dx_m: float,
-    shape: tuple[int, int] | None = None, axis_order: str = "zx", stride_cells: int = 35,
-    max_samples: int | None = None, **writer: Any,
-) -> Path:
+def generate_from_model(out_dir: str | Path, model_path: str | Path, *, dx_m: float,
+                        shape: tuple[int, int] | None = None, axis_order: str = "zx",
+                        stride_cells: int = 35, max_samples: int | None = None,
+                        **writer: Any) -> Path:
     """Write an OpenFWI-layout dataset from the 70 x 70 patches of a large velocity model.
 
     Args:
