@@ -232,7 +232,9 @@ def recompute_batchnorm(ts: TrainState, ds: Dataset) -> None:
     several m/s from one epoch to the next, and scored after this pass the final weights gain
     7.6 m/s (InversionNet) and 3.8 m/s (VelocityGAN) in the 80-minute FlatVel-A benchmark."""
     g = getattr(ts.generator, "module", ts.generator)  # not DDP: it would broadcast buffers
-    norms = [m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    kept = set() if ts.frozen is None else set(ts.frozen.modules())  # frozen: stays as it is
+    norms = [m for m in g.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m not in kept]
     n = min(len(ds), ts.cfg.bn_recompute_samples // ts.env.world_size)
     if not norms or n < 1:
         return
@@ -242,12 +244,11 @@ def recompute_batchnorm(ts: TrainState, ds: Dataset) -> None:
         m.momentum = None  # a cumulative average over the batches below
     order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(ts.cfg.seed))
     picked = order[ts.env.rank::ts.env.world_size][:n].tolist()
-    g.train()
+    set_train_mode(ts)  # the frozen part runs in eval mode and keeps its statistics
     for x, _ in DataLoader(Subset(ds, picked), batch_size=local_batch(ts.cfg, ts.env)):
         g(_to(x, ts, ts.plan.g_channels_last))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
-    set_train_mode(ts)
 
 
 @torch.no_grad()
