@@ -72,20 +72,21 @@ launch() {  # launch FILTER: start the runs of RUNS whose variant is (or is not)
 echo "start $(date -u +%T)"
 launch base
 # variants reuse their family's data: start them once every base study has generated it
+ready="data not ready after 300 s; starting the variants anyway"
 for _ in $(seq 150); do
-  [ "$(grep -l '^benchmark: ' "$WORK"/logs/*-base-*.log 2>/dev/null | wc -l)" -ge \
-    "$(grep -c ' base ' <<<"$RUNS")" ] && break
+  if [ "$(grep -l '^benchmark: ' "$WORK"/logs/*-base-*.log 2>/dev/null | wc -l)" -ge \
+       "$(grep -c ' base ' <<<"$RUNS")" ]; then ready="data ready"; break; fi
   sleep 2
 done
-echo "data ready $(date -u +%T)"
+echo "$ready $(date -u +%T)"
 launch other
-if [ -n "${CUDA_TESTS-1}" ]; then  # the CUDA tests, beside the runs (seconds of GPU time)
+wait
+echo "runs done $(date -u +%T)"
+if [ -n "${CUDA_TESTS-1}" ]; then  # the CUDA tests, beside the gathering (not the timed runs)
   timeout 240 python3 -m pytest -q -p no:cacheprovider -k cuda tests/test_physics.py \
     tests/test_generate.py tests/test_metrics.py tests/test_train_cuda.py \
     >"$WORK/logs/cuda-tests.log" 2>&1 &
 fi
-wait
-echo "runs done $(date -u +%T)"
 mkdir -p "$WORK/results"
 STUDIES=$(cut -d' ' -f1,2 <<<"$RUNS" | sort -u | tr ' ' ':')
 for dir in $STUDIES; do
@@ -98,7 +99,7 @@ for dir in $STUDIES; do
   # not run would be trained now, so RUNS lists full grids per study)
   bench "$family" "$variant" "$models" "$seeds" >"$WORK/logs/$family-$variant.log" 2>&1 &
 done
-wait
+wait  # the gathering and the CUDA tests
 for dir in $STUDIES; do
   name=$(basename "$(study "${dir%%:*}" "${dir#*:}")")
   cat "$WORK/$name/benchmark.md"

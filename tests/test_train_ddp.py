@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 import torch.multiprocessing as mp
-from trainkit import TINY_WIDTH, make_tiny_dataset, train_args
+from trainkit import TINY_WIDTH, first_batchnorm_is_the_data_mean, make_tiny_dataset, train_args
 
 from velocitygan.data import get_dataset
 from velocitygan.models import InversionNet
@@ -85,7 +85,8 @@ def test_cli_under_torchrun(tiny, tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     cmd = [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()),
            "-m", "velocitygan", *train_args(tiny, run, "--epochs", "1", "--set",
-                                            "critic_norm=none")]
+                                            "critic_norm=none", "--set",
+                                            "bn_recompute_samples=24")]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -95,3 +96,5 @@ def test_cli_under_torchrun(tiny, tmp_path):
     assert len(rows) == 1 and rows[0]["step"] == "6"  # 24 samples / global batch 4
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and "2 process(es)" in proc.stderr
+    # each process recomputed BatchNorm statistics on its half; their average is the global one
+    assert first_batchnorm_is_the_data_mean(run, tiny)

@@ -44,3 +44,20 @@ def train_args(data: dict, out: Path, *extra: str, model: str = "velocitygan") -
         "--set", "tensorboard=false", "--set", "progress=log", *extra,
     ]
 
+
+
+def first_batchnorm_is_the_data_mean(run: Path, data: dict) -> bool:
+    """Whether the first BatchNorm of ``run/last.pt`` holds, as running mean, the mean of its
+    input over every sample of the training split (what recomputing over all of them gives)."""
+    import torch
+
+    from velocitygan.checkpoint import load_generator
+    from velocitygan.data import OpenFWIDataset
+
+    model, spec, _ = load_generator(run / "last.pt")
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    first.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    with torch.no_grad():
+        model(torch.stack([x for x, _ in OpenFWIDataset(data["train"], spec)]))
+    return torch.allclose(first.running_mean, seen[0].mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)

@@ -167,6 +167,8 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
     # processes training other runs wait here while the first one generates; studies whose
     # data folder links to another study's share that study's lock
     lock = (out / "data").resolve().parent / ".data.lock"
+    if not os.access(lock.parent, os.W_OK):  # linked read-only data: only this study's lock
+        lock = out / ".data.lock"
     with exclusive_lock(lock, f"the data of {out}", wait=True):
         generate_dataset(out / "data", settings.family, settings.train_samples,
                          seed=settings.data_seed, val_fraction=0.1)

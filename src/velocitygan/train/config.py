@@ -116,8 +116,8 @@ class TrainConfig:
                            inversionnet=0.0)
     gp_weight: float = _f("loss", 10.0, "weight of the WGAN-GP gradient penalty")
     n_critic: int = _f("loss", 5, "generator steps every n_critic-th iteration")
-    adv_start_steps: int = _f("loss", 0, "iterations of content loss alone (no critic) before "
-                              "the adversarial term starts")
+    adv_start_steps: int = _f("loss", 0, "iterations of content loss alone (no critic steps, a "
+                              "generator step each) before the adversarial term starts")
     # [speed]
     channels_last: str = _f("speed", "auto", "channels_last memory format: auto, true, false")
     bf16: str = _f("speed", "auto", "bfloat16 autocast: auto, true, false")

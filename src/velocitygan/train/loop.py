@@ -27,8 +27,8 @@ from .runlog import RunLog
 from .speed import autocast
 from .state import TrainState, apply_lr, checkpoint_state, set_train_mode
 
-__all__ = ["NonFiniteLossError", "StopFlag", "any_rank", "save_last", "train_one_epoch",
-           "recompute_batchnorm", "train_step", "validate"]
+__all__ = ["NonFiniteLossError", "StopFlag", "any_rank", "recompute_batchnorm", "save_last",
+           "train_one_epoch", "train_step", "validate"]
 
 
 class NonFiniteLossError(VelocityGANError):
@@ -138,8 +138,9 @@ def train_step(ts: TrainState, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
     """
     cfg, plan = ts.cfg, ts.plan
     apply_lr(ts)
-    critic = ts.critic if ts.step >= cfg.adv_start_steps else None  # content-only warm-up
-    gen_turn = critic is None or (ts.step + 1) % cfg.n_critic == 0
+    # content-only warm-up: no critic, and a generator step every iteration
+    critic = ts.critic if ts.step >= cfg.adv_start_steps else None
+    gen_turn = critic is None or (ts.step - cfg.adv_start_steps + 1) % cfg.n_critic == 0
     x = _to(x, ts, plan.g_channels_last)
     y = y.to(ts.env.device, non_blocking=True)
     with autocast(ts.env.device, plan.g_bf16), torch.set_grad_enabled(gen_turn):
@@ -225,30 +226,34 @@ def train_one_epoch(ts: TrainState, ds: Dataset, augment: object, log: RunLog, r
 
 
 @torch.no_grad()
-def recompute_batchnorm(ts: TrainState, ds: Dataset) -> None:
-    """Set the generator's BatchNorm statistics to their plain average over
-    ``bn_recompute_samples`` training samples, in float32 as validation runs. The running
-    averages follow the last few batches: at the end of a run they move the validation MAE by
-    several m/s from one epoch to the next, and scored after this pass the final weights gain
-    7.6 m/s (InversionNet) and 3.8 m/s (VelocityGAN) in the 80-minute FlatVel-A benchmark."""
-    g = getattr(ts.generator, "module", ts.generator)  # not DDP: it would broadcast buffers
+def recompute_batchnorm(ts: TrainState, ds: Dataset, log: RunLog) -> None:
+    """Set the generator's BatchNorm statistics (a frozen part's excepted) to the equal-weight
+    average of their batch statistics over ``bn_recompute_samples`` training samples, in
+    float32 as validation runs, averaged over processes. The running averages training keeps
+    follow the last few batches, and the final weights score several m/s worse with them."""
     kept = set() if ts.frozen is None else set(ts.frozen.modules())  # frozen: stays as it is
-    norms = [m for m in g.modules()
+    norms = [m for m in ts.generator.modules()
              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m not in kept]
-    n = min(len(ds), ts.cfg.bn_recompute_samples // ts.env.world_size)
-    if not norms or n < 1:
+    b, ws = local_batch(ts.cfg, ts.env), ts.env.world_size
+    n = min(len(ds) // ws, ts.cfg.bn_recompute_samples // ws)
+    n = n // b * b or n  # whole batches: BatchNorm cannot normalise a batch of one at 1 x 1
+    if not norms or n < 2:
         return
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # a cumulative average over the batches below
     order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(ts.cfg.seed))
-    picked = order[ts.env.rank::ts.env.world_size][:n].tolist()
     set_train_mode(ts)  # the frozen part runs in eval mode and keeps its statistics
-    for x, _ in DataLoader(Subset(ds, picked), batch_size=local_batch(ts.cfg, ts.env)):
-        g(_to(x, ts, ts.plan.g_channels_last))
+    for x, _ in DataLoader(Subset(ds, order[ts.env.rank::ws][:n].tolist()), batch_size=b):
+        ts.generator(_to(x, ts, ts.plan.g_channels_last))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
+        if ts.env.enabled:  # every process saw as many batches: the mean is the global mean
+            for buf in (m.running_mean, m.running_var):
+                dist.all_reduce(buf)
+                buf /= ws
+    log.info(f"BatchNorm statistics set from {n * ws} training samples")
 
 
 @torch.no_grad()

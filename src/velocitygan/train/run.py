@@ -112,9 +112,12 @@ def _end_epoch(ts: TrainState, train_ds, vloader, log: RunLog, run_dir: Path,
     final = not complete or ts.epoch + 1 >= cfg.epochs or limit_reached(ts)
     t0 = time.perf_counter()
     if final and cfg.bn_recompute_samples:
-        recompute_batchnorm(ts, train_ds)
+        recompute_batchnorm(ts, train_ds, log)
     val = validate(ts, vloader) if final or (ts.epoch + 1) % cfg.val_every_epochs == 0 else {}
     ts.elapsed_s += time.perf_counter() - t0  # validation spends the time budget too
+    if not final and limit_reached(ts) and cfg.bn_recompute_samples:
+        recompute_batchnorm(ts, train_ds, log)  # this validation spent the rest of the budget
+        val = validate(ts, vloader)
     is_best = bool(val) and val["mae"] < ts.best_val_mae
     row: dict[str, Any] = {
         "epoch": ts.epoch + 1, "step": ts.step, "time_s": ts.elapsed_s,
