@@ -52,6 +52,8 @@ def _flags() -> list[str]:
             cpu = []
         if "avx2" in cpu and "fma" in cpu:
             flags += ["-mavx2", "-mfma"]
+        if "avx512f" in cpu:  # 16 floats per instruction: 10 % faster on a Xeon (bench/README)
+            flags += ["-mavx512f", "-mprefer-vector-width=512"]
     return flags
 
 
