@@ -181,6 +181,40 @@ def test_study_transfer_end_to_end(tmp_path, capsys):
     assert "freeze 'encoder' (there) vs 'none' (now)" in err and "--out" in err
 
 
+def test_study_transfer_starts_from_a_given_checkpoint(tmp_path, capsys):
+    src = write_tiny_dataset(tmp_path / "src", 4, 2, 3, "tiny-src")
+    tgt = write_tiny_dataset(tmp_path / "tgt", 4, 2, 4, "tiny-tgt")
+    ckpt = tiny_checkpoint(tmp_path / "given.pt", 7, src / "train.txt")
+    out = tmp_path / "tr"
+    config = tmp_path / "tiny.toml"
+    config.write_text('[speed]\nbf16 = "false"\nchannels_last = "false"\n'
+                      '[run]\ntensorboard = false\n')
+    args = ["study", "transfer", "--source", str(src), "--target", str(tgt), "--k", "0,2",
+            "--models", "inversionnet", "--out", str(out), "--width", str(WIDTH),
+            "--batch-size", "2", "--workers", "0", "--finetune-steps", "2", "--no-scratch",
+            "--freeze", "encoder", "--device", "cpu", "--config", str(config),
+            "--source-checkpoint", f"inversionnet={ckpt}"]
+    assert main(args) == 0, capsys.readouterr().err
+    rows = _read_csv(out / "transfer.csv")
+    assert [(r["k"], r["init"]) for r in rows] == [("", "source model"), ("0", "source model"),
+                                                   ("2", "source model")]
+    assert rows[0]["checkpoint"] == str(ckpt) and rows[0]["train_samples"] == "given"
+    assert not (out / "runs/inversionnet/source").exists()  # nothing trained on the source
+    from velocitygan.checkpoint import load_checkpoint
+
+    given = load_checkpoint(ckpt)["generator"]
+    tuned = load_checkpoint(out / "runs/inversionnet/finetune-k2/last.pt")["generator"]
+    enc = [k for k in given if k.startswith("encoder.") and k.endswith("weight")]
+    assert enc and all(torch.equal(given[k], tuned[k]) for k in enc)
+    assert f"inversionnet from {ckpt}" in (out / "transfer.md").read_text()
+    # a checkpoint of another model is a one-line error naming the fix
+    capsys.readouterr()
+    args[-1] = f"velocitygan={ckpt}"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "velocitygan, which this study does not run" in err and "\n" not in err
+
+
 def test_study_robustness_checks_first_and_reuses_finished_evaluations(tmp_path, capsys):
     data = write_tiny_dataset(tmp_path / "d", 2, 4, 1, "tiny")
     a = tiny_checkpoint(tmp_path / "runA" / "best.pt", 0, data / "val.txt")

@@ -81,6 +81,9 @@ def robustness_cmd(checkpoints, split, out, dataset, snr, missing_traces, missin
 @click.option("--freeze", type=click.Choice(["none", "encoder", "decoder"]), default="none",
               show_default=True, help="Generator part kept fixed while fine-tuning.")
 @click.option("--no-scratch", is_flag=True, help="Skip the from-scratch runs on K samples.")
+@click.option("--source-checkpoint", "source_checkpoints", multiple=True,
+              help="MODEL=CKPT: start MODEL from this checkpoint (or pretrained:NAME) instead of "
+                   "training it on SOURCE; repeatable.")
 @click.option("--source-samples", type=click.IntRange(1), default=500, show_default=True,
               help="Source training samples to generate.")
 @click.option("--val-samples", type=click.IntRange(1), default=100, show_default=True,
@@ -92,8 +95,8 @@ def robustness_cmd(checkpoints, split, out, dataset, snr, missing_traces, missin
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 def transfer_cmd(source, target, ks, models, out, config_file, epochs, finetune_epochs,
-                 finetune_steps, freeze, no_scratch, source_samples, val_samples, width,
-                 batch_size, workers, seed, device) -> None:
+                 finetune_steps, freeze, no_scratch, source_checkpoints, source_samples,
+                 val_samples, width, batch_size, workers, seed, device) -> None:
     """Train on SOURCE, test on TARGET before and after fine-tuning on K target samples."""
     from ..study import TransferSettings, run_transfer
 
@@ -106,7 +109,10 @@ def transfer_cmd(source, target, ks, models, out, config_file, epochs, finetune_
         source_samples=source_samples, val_samples=val_samples,
         config=str(config_file) if config_file else None, overrides=overrides,
         finetune_epochs=finetune_epochs or 0, finetune_steps=finetune_steps or 0,
-        freeze=freeze, scratch=not no_scratch, seed=seed, device=device)
+        freeze=freeze, scratch=not no_scratch, seed=seed, device=device,
+        source_checkpoints=parse_key_values(source_checkpoints, "--source-checkpoint",
+                                            "velocitygan=pretrained:flatvel-a",
+                                            bare_strings=True))
     run_transfer(settings, out, log=click.echo)
     click.echo(f"wrote {out / 'transfer.csv'} and {out / 'transfer.md'}")
 

@@ -2,7 +2,8 @@
 
 For each model (VelocityGAN, InversionNet) the study
 
-1. trains on the SOURCE family (generated here, or a given dataset folder),
+1. trains on the SOURCE family (generated here, or a given dataset folder), or starts from a
+   given checkpoint (``source_checkpoints``, e.g. the bundled ``pretrained:flatvel-a``),
 2. evaluates that model on the source validation split (in-domain) and on the TARGET validation
    split without any target data (K = 0),
 3. for each K > 0 fine-tunes it on the first K target training samples
@@ -62,6 +63,8 @@ class TransferSettings:
             iterations whatever K (epochs follow from K), a fair budget across K.
         freeze: generator part kept fixed while fine-tuning: none, encoder, decoder.
         scratch: also train from scratch on the K target samples.
+        source_checkpoints: model -> checkpoint (path or ``pretrained:NAME``) used as that
+            model's source model instead of training one on the source data.
         seed: seed of data generation (source: seed, target: seed + 1) and of training.
         device: ``auto``, ``cpu`` or ``cuda``.
         gen_workers: processes for data generation (None: one per core).
@@ -79,6 +82,7 @@ class TransferSettings:
     finetune_steps: int = 0
     freeze: str = "none"
     scratch: bool = True
+    source_checkpoints: dict[str, str] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
     gen_workers: int | None = None
@@ -93,6 +97,9 @@ class TransferSettings:
             raise ConfigError(f"--k {self.ks}: give non-negative sample counts, e.g. 0,100,300")
         if self.source_samples < 1 or self.val_samples < 1:
             raise ConfigError("source and validation sample counts must be >= 1")
+        if extra := sorted(set(self.source_checkpoints) - set(self.models)):
+            raise ConfigError(f"source checkpoint for {', '.join(extra)}, which this study "
+                              f"does not run; give MODEL=CKPT for one of {', '.join(self.models)}")
         if self.freeze not in ("none", "encoder", "decoder"):
             raise ConfigError(f"freeze {self.freeze!r}: choose none, encoder or decoder")
 
@@ -254,11 +261,22 @@ def _model_rows(settings: TransferSettings, model: str, src_card: Path, tgt_card
     cfg = resolve_config(file=settings.config, overrides={**settings.overrides, "model": model})
     src_val, tgt_val = src_card.parent / "val.txt", tgt_card.parent / "val.txt"
     base = {"model": model, "source": _name(settings.source), "target": _name(settings.target)}
-    run, pos = _train(settings, {
-        "model": model, "train": str(src_card.parent / "train.txt"), "val": str(src_val),
-        "dataset": str(src_card), "out": str(out / "runs" / model / "source")}, log)
-    src_best = run / "best.pt"
-    info = {**base, **pos, "train_samples": _count(src_card.parent / "train.txt")}
+    if model in settings.source_checkpoints:
+        from ..checkpoint import load_checkpoint
+
+        src_best = settings.source_checkpoints[model]
+        ck = load_checkpoint(src_best)
+        if (kind := ck["model"]["kind"]) != model:
+            raise ConfigError(f"source checkpoint {src_best} holds a {kind} model, not {model}; "
+                              f"give {kind}={src_best}")
+        pos = {"epoch": int(ck["epoch"]), "step": int(ck["step"]), "train_s": ""}
+        info = {**base, **pos, "train_samples": "given"}
+    else:
+        run, pos = _train(settings, {
+            "model": model, "train": str(src_card.parent / "train.txt"), "val": str(src_val),
+            "dataset": str(src_card), "out": str(out / "runs" / model / "source")}, log)
+        src_best = run / "best.pt"
+        info = {**base, **pos, "train_samples": _count(src_card.parent / "train.txt")}
     rows = []
     for split, where, k in ((src_val, "source val", ""), (tgt_val, "target val", 0)):
         m = evaluate_once(src_best, split, out / "evals" / model / where.replace(" ", "-"))
@@ -292,7 +310,7 @@ def _count(split: Path) -> int:
 
 
 def _row(common: dict[str, Any], m: dict[str, Any], *, k: int | str, init: str, where: str,
-         ckpt: Path) -> dict[str, Any]:
+         ckpt: str | Path) -> dict[str, Any]:
     return {**common, "k": k, "init": init, "evaluated_on": where, "checkpoint": str(ckpt),
             "epochs": common.get("epoch"), "steps": common.get("step"),
             **{key: m[key] for key in ("samples", "mae", "rmse", "ssim", "mae_mps", "rmse_mps")}}
@@ -320,8 +338,13 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], settings: TransferSettings
     n_val = src["samples"] if src else settings.val_samples
     budget = (f"{settings.finetune_steps} iterations" if settings.finetune_steps
               else f"{settings.finetune_epochs or 'source'} epochs")
-    intro = (f"Transfer {_name(settings.source)} -> {_name(settings.target)}: trained on "
-             f"{src['train_samples'] if src else '?'} source samples; evaluated on {n_val} target "
+    given = ", ".join(f"{m} from {c}" for m, c in settings.source_checkpoints.items())
+    trained = f"{src['train_samples'] if src else '?'} source samples"
+    if given:
+        trained = given if len(settings.source_checkpoints) == len(settings.models) else \
+            f"{trained} ({given})"
+    intro = (f"Transfer {_name(settings.source)} -> {_name(settings.target)}: source models "
+             f"trained on {trained}; evaluated on {n_val} target "
              f"validation samples (in-domain row: source validation). K = target training samples "
              f"used; fine-tuning (freeze: {settings.freeze}) and scratch runs take {budget} each "
              "and are scored with their final weights. MAE in m/s, SSIM in the OpenFWI "
