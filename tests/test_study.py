@@ -207,12 +207,20 @@ def test_study_transfer_starts_from_a_given_checkpoint(tmp_path, capsys):
     enc = [k for k in given if k.startswith("encoder.") and k.endswith("weight")]
     assert enc and all(torch.equal(given[k], tuned[k]) for k in enc)
     assert f"inversionnet from {ckpt}" in (out / "transfer.md").read_text()
-    # a checkpoint of another model is a one-line error naming the fix
+    # a checkpoint of a model not studied, of another model or of another width, and a
+    # malformed flag, are one-line errors before any work starts
     capsys.readouterr()
-    args[-1] = f"velocitygan={ckpt}"
-    assert main(args) == 2
+    for flag, words in ((f"velocitygan={ckpt}", "velocitygan, which this study does not run"),
+                        ("inversionnet", "give MODEL=CKPT once per model")):
+        assert main([*args[:-1], flag]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err
+    wide = [*args, "--out", str(tmp_path / "wide")]
+    wide[wide.index("--width") + 1] = "0.25"
+    assert main(wide) == 2
     err = capsys.readouterr().err.strip()
-    assert "velocitygan, which this study does not run" in err and "\n" not in err
+    assert "has width 0.125, the study's runs 0.25; pass --width 0.125" in err
+    assert not (tmp_path / "wide" / "data" / "target").exists()
 
 
 def test_study_robustness_checks_first_and_reuses_finished_evaluations(tmp_path, capsys):

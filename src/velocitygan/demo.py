@@ -67,6 +67,8 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
              device: str = "auto") -> dict[str, Any]:
     """Generate, train, evaluate; returns the summary written to ``OUT/summary.json``."""
     from .evaluate import evaluate_checkpoint
+    from .pretrained import PREFIX, list_pretrained
+    from .report import write_report
     from .synth import generate_dataset
 
     out = Path(out)
@@ -83,16 +85,12 @@ def run_demo(out: str | Path, *, samples: int = 1000, minutes: float = 0.0,
     metrics = evaluate_checkpoint(run_dir / "best.pt", data_dir / "val.txt", eval_dir,
                                   dataset=card, device=device)
     baseline = mean_map_baseline(data_dir / "train.txt", data_dir / "val.txt")
-    from .report import write_report
-
     report = write_report(run_dir, out=out / "report.html", eval_dir=eval_dir)
     summary = {"val_mae_mps": metrics["mae_mps"], "val_rmse_mps": metrics["rmse_mps"],
                "val_ssim": metrics["ssim"], "val_samples": metrics["samples"],
                "baseline_mean_map_mae_mps": baseline, "target_mae_mps": 120.0,
                "seconds_this_run": round(time.perf_counter() - t0, 1), "data": str(data_dir),
                "run": str(run_dir), "eval": str(eval_dir), "report": str(report)}
-    from .pretrained import PREFIX, list_pretrained
-
     if any(c["name"] == FAMILY for c in list_pretrained()):
         # the bundled model normalises with its own training set's bounds (dataset=None)
         pre = evaluate_checkpoint(PREFIX + FAMILY, data_dir / "val.txt", out / "eval-pretrained",

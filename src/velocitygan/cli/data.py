@@ -36,8 +36,3 @@ def check(split_file: Path, dataset: str) -> None:
         click.echo(f"  - {p}", err=True)
     if not s.ok:
         raise click.exceptions.Exit(1)
-
-
-def register(cli: click.Group) -> None:
-    """Add ``data`` commands to ``cli``."""
-    cli.add_command(data_group)

@@ -235,9 +235,3 @@ def pretrained_cmd() -> None:
                    f"{test['rmse_mps']:.1f} m/s, SSIM {test['ssim']:.3f} on {test['samples']} "
                    f"held-out maps; {card['date']}, velocitygan {card['velocitygan_version']}")
         click.echo(f"    remake: {card['remake']}")
-
-
-def register(cli: click.Group) -> None:
-    """Add evaluation, prediction, plotting, report, export and pretrained commands."""
-    for cmd in (evaluate_cmd, predict_cmd, plot_group, report_cmd, export_cmd, pretrained_cmd):
-        cli.add_command(cmd)

@@ -163,9 +163,3 @@ def invert_cmd(checkpoint, dataset, refine, **kw) -> None:
         mae = float(np.abs(res.pred_mps - true.reshape(res.pred_mps.shape)).mean())
         click.echo(f"network MAE {mae:.1f} m/s ({res.predict_time_s:.2f} s)")
     _echo_summary(s, kw["out"] / "refined.npy")
-
-
-def register(cli: click.Group) -> None:
-    """Add ``fwi`` and ``invert`` to ``cli``."""
-    cli.add_command(fwi_cmd)
-    cli.add_command(invert_cmd)

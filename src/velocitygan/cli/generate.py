@@ -126,9 +126,3 @@ def simulate(velocity, out, backend, device, batch_size, workers, quiet) -> None
     shape = simulate_file(velocity, out, backend=backend, device=device, batch_size=batch_size,
                           workers=workers, progress=not quiet)
     click.echo(f"wrote {out} {tuple(shape)}")
-
-
-def register(cli: click.Group) -> None:
-    """Add ``generate`` and ``simulate`` to ``cli``."""
-    cli.add_command(generate)
-    cli.add_command(simulate)

@@ -21,6 +21,18 @@ def _numbers(text: str | None, kind: type, flag: str) -> list:
                           f"{'0,100,300' if kind is int else '30,20,10'}") from None
 
 
+def _model_checkpoints(items: tuple[str, ...]) -> dict[str, str]:
+    """``MODEL=CKPT`` options -> ``{model: checkpoint}``, one per model."""
+    out: dict[str, str] = {}
+    for item in items:
+        model, sep, ckpt = (part.strip() for part in item.partition("="))
+        if not (sep and model and ckpt) or model in out:
+            raise ConfigError(f"--source-checkpoint {item!r}: give MODEL=CKPT once per model, "
+                              "e.g. velocitygan=pretrained:flatvel-a")
+        out[model] = ckpt
+    return out
+
+
 @click.group("study")
 def study_group() -> None:
     """Robustness, transfer and equal-budget benchmark studies."""
@@ -110,9 +122,7 @@ def transfer_cmd(source, target, ks, models, out, config_file, epochs, finetune_
         config=str(config_file) if config_file else None, overrides=overrides,
         finetune_epochs=finetune_epochs or 0, finetune_steps=finetune_steps or 0,
         freeze=freeze, scratch=not no_scratch, seed=seed, device=device,
-        source_checkpoints=parse_key_values(source_checkpoints, "--source-checkpoint",
-                                            "velocitygan=pretrained:flatvel-a",
-                                            bare_strings=True))
+        source_checkpoints=_model_checkpoints(source_checkpoints))
     run_transfer(settings, out, log=click.echo)
     click.echo(f"wrote {out / 'transfer.csv'} and {out / 'transfer.md'}")
 
@@ -151,8 +161,3 @@ def benchmark_cmd(family, budget_min, models, seeds, out, config_file, set_items
     run_benchmark(settings, out, log=click.echo)
     click.echo(f"wrote {out / 'benchmark.md'}, {out / 'benchmark.csv'} and "
                f"{out / 'benchmark.png'}")
-
-
-def register(cli: click.Group) -> None:
-    """Add the ``study`` commands to ``cli``."""
-    cli.add_command(study_group)

@@ -62,8 +62,3 @@ def train_cmd(config_file: str | None, resume: bool, set_items: tuple[str, ...],
             if not getattr(cfg, key):
                 raise ConfigError(f"no {key} split given; pass --{key} SPLIT_FILE")
     train(cfg, resume=resume)
-
-
-def register(cli: click.Group) -> None:
-    """Add the ``train`` command to ``cli``."""
-    cli.add_command(train_cmd)

@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint import load_checkpoint
 from ..data import SplitEntry, read_split, write_split
 from ..data.npyfile import open_npy
 from ..errors import ConfigError
 from ..evaluate import evaluate_once
-from ..io import differences, save_npy, stamp, write_csv, write_text
+from ..io import differences, save_npy, stamp, write_csv, write_json, write_text
+from ..pretrained import resolve_checkpoint
 from .tables import markdown_table
 
 __all__ = ["TransferSettings", "prepare_dataset", "write_subset", "run_transfer", "CSV_COLUMNS"]
@@ -155,7 +157,6 @@ def write_subset(split: str | Path, k: int, folder: Path) -> Path:
 def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str], None]
            ) -> tuple[Path, dict[str, Any]]:
     """Train (or reuse / resume) one run; returns (run folder, its :func:`_position`)."""
-    from ..checkpoint import load_checkpoint
     from ..train import resolve_config, train
     from ..train.run import absolute_paths
 
@@ -235,6 +236,7 @@ def run_transfer(settings: TransferSettings, out_dir: str | Path, *,
     settings.check()
     out = Path(out_dir)
     ks = sorted({int(k) for k in settings.ks})
+    given = {m: _given(settings, m, ref, out) for m, ref in settings.source_checkpoints.items()}
     log(f"data: {settings.source} (source) and {settings.target} (target)")
     src_card = prepare_dataset(settings.source, out / "data" / "source", seed=settings.seed,
                                n_train=settings.source_samples, n_val=settings.val_samples,
@@ -246,47 +248,63 @@ def run_transfer(settings: TransferSettings, out_dir: str | Path, *,
                for k in ks if k > 0}
     rows: list[dict[str, Any]] = []
     for model in settings.models:
-        rows += _model_rows(settings, model, src_card, tgt_card, subsets, out, log)
+        rows += _model_rows(settings, model, src_card, tgt_card, subsets, out, given.get(model),
+                            log)
     write_csv(out / "transfer.csv", rows, CSV_COLUMNS)
     write_text(out / "transfer.md", transfer_markdown(rows, settings))
     return rows
 
 
+def _given(settings: TransferSettings, model: str, ref: str, out: Path) -> dict[str, Any]:
+    """Check a given source checkpoint before any work starts; write its normalisation as the
+    card its fine-tuning runs use (the one it was trained with)."""
+    from ..train import resolve_config
+
+    ck = load_checkpoint(resolve_checkpoint(ref))
+    arch = ck.get("model") or {}
+    if (kind := arch.get("kind")) != model:
+        raise ConfigError(f"--source-checkpoint {model}={ref} holds a {kind} model, not {model}")
+    width = resolve_config(file=settings.config, overrides={**settings.overrides,
+                                                            "model": model}).width
+    if (theirs := arch.get("generator", {}).get("width")) != width:
+        raise ConfigError(f"--source-checkpoint {model}={ref} has width {theirs}, the study's "
+                          f"runs {width}; pass --width {theirs} or a --config with it")
+    card = out / "data" / f"given-{model}" / "dataset.json"
+    write_json(card, ck["dataset"])
+    return {"ref": ref, "file": resolve_checkpoint(ref), "card": card,
+            "epoch": int(ck.get("epoch", 0)), "step": int(ck.get("step", 0))}
+
+
 def _model_rows(settings: TransferSettings, model: str, src_card: Path, tgt_card: Path,
-                subsets: dict[int, Path], out: Path, log: Callable[[str], None]
-                ) -> list[dict[str, Any]]:
+                subsets: dict[int, Path], out: Path, given: dict[str, Any] | None,
+                log: Callable[[str], None]) -> list[dict[str, Any]]:
     """Source training, zero-shot evaluation, then fine-tuning / scratch runs for one model."""
     from ..train import resolve_config
 
     cfg = resolve_config(file=settings.config, overrides={**settings.overrides, "model": model})
     src_val, tgt_val = src_card.parent / "val.txt", tgt_card.parent / "val.txt"
     base = {"model": model, "source": _name(settings.source), "target": _name(settings.target)}
-    if model in settings.source_checkpoints:
-        from ..checkpoint import load_checkpoint
-
-        src_best = settings.source_checkpoints[model]
-        ck = load_checkpoint(src_best)
-        if (kind := ck["model"]["kind"]) != model:
-            raise ConfigError(f"source checkpoint {src_best} holds a {kind} model, not {model}; "
-                              f"give {kind}={src_best}")
-        pos = {"epoch": int(ck["epoch"]), "step": int(ck["step"]), "train_s": ""}
-        info = {**base, **pos, "train_samples": "given"}
+    norm = src_card
+    if given:  # its own normalisation for fine-tuning; its name as typed in the table
+        src_best, norm, label = given["file"], given["card"], given["ref"]
+        info = {**base, "epoch": given["epoch"], "step": given["step"], "train_s": "",
+                "train_samples": "given"}
     else:
         run, pos = _train(settings, {
             "model": model, "train": str(src_card.parent / "train.txt"), "val": str(src_val),
             "dataset": str(src_card), "out": str(out / "runs" / model / "source")}, log)
-        src_best = run / "best.pt"
+        src_best = label = run / "best.pt"
         info = {**base, **pos, "train_samples": _count(src_card.parent / "train.txt")}
     rows = []
     for split, where, k in ((src_val, "source val", ""), (tgt_val, "target val", 0)):
         m = evaluate_once(src_best, split, out / "evals" / model / where.replace(" ", "-"))
-        rows.append(_row(info, m, k=k, init="source model", where=where, ckpt=src_best))
+        rows.append(_row(info, m, k=k, init="source model", where=where, ckpt=label))
         log(f"{model}: source model on {where}: MAE {m['mae_mps']:.1f} m/s")
     for k, subset in subsets.items():
         budget = _finetune_budget(settings, k, cfg.batch_size, cfg.epochs)
         starts = [("source model", "finetune", {"init_from": str(src_best),
                                                 "freeze": settings.freeze,
-                                                "dataset": str(src_card)})]
+                                                "dataset": str(norm)})]
         if settings.scratch:
             starts.append(("scratch", "scratch", {"dataset": str(tgt_card)}))
         for init, tag, extra in starts:
@@ -334,17 +352,17 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], settings: TransferSettings
                           and r["evaluated_on"] == "target val"), None)
                 line += ["—", "—"] if r is None else [f"{r['mae_mps']:.1f}", f"{r['ssim']:.4f}"]
             body.append(line)
-    src = next((r for r in rows if r["evaluated_on"] == "source val"), None)
-    n_val = src["samples"] if src else settings.val_samples
+    tgt = next((r for r in rows if r["evaluated_on"] == "target val"), None)
+    n_val = tgt["samples"] if tgt else settings.val_samples
     budget = (f"{settings.finetune_steps} iterations" if settings.finetune_steps
               else f"{settings.finetune_epochs or 'source'} epochs")
-    given = ", ".join(f"{m} from {c}" for m, c in settings.source_checkpoints.items())
-    trained = f"{src['train_samples'] if src else '?'} source samples"
-    if given:
-        trained = given if len(settings.source_checkpoints) == len(settings.models) else \
-            f"{trained} ({given})"
-    intro = (f"Transfer {_name(settings.source)} -> {_name(settings.target)}: source models "
-             f"trained on {trained}; evaluated on {n_val} target "
+    trained = "; ".join(
+        f"{r['model']} from {settings.source_checkpoints[r['model']]}"
+        if r["model"] in settings.source_checkpoints
+        else f"{r['model']} trained on {r['train_samples']} source samples"
+        for r in rows if r["evaluated_on"] == "source val")
+    intro = (f"Transfer {_name(settings.source)} -> {_name(settings.target)}: "
+             f"{trained or 'no source model'}; evaluated on {n_val} target "
              f"validation samples (in-domain row: source validation). K = target training samples "
              f"used; fine-tuning (freeze: {settings.freeze}) and scratch runs take {budget} each "
              "and are scored with their final weights. MAE in m/s, SSIM in the OpenFWI "

@@ -32,13 +32,6 @@ from .. import physics
 from ..device import cpu_count, resolve_device
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, fsync_path, preallocate
-from ..physics import (
-    Acquisition,
-    check_velocity,
-    cpu_kernel_available,
-    forward_model,
-    resolve_backend,
-)
 
 __all__ = ["SimConfig", "pool_context", "resolve_sim_config", "simulate_chunks",
            "simulate_file", "simulate_into", "simulate_maps"]
@@ -75,7 +68,7 @@ def resolve_sim_config(backend: str = "auto", device: str = "auto", workers: int
     records but 140.1 m/s on recipe records of the same maps (README, "Forward modelling").
     """
     device = str(resolve_device(device))
-    backend = resolve_backend(backend)
+    backend = physics.resolve_backend(backend)
     on_gpu = device.startswith("cuda")
     if workers is None:
         workers = 1 if on_gpu else cpu_count()
@@ -85,16 +78,16 @@ def resolve_sim_config(backend: str = "auto", device: str = "auto", workers: int
     if chunk < 1:
         raise ConfigError(f"batch size must be >= 1, got {chunk}")
     if backend == "torch" and not on_gpu:
-        cpu_kernel_available()  # built (or found unavailable) once, before workers start
+        physics.cpu_kernel_available()  # built (or found unavailable) once, before workers start
     return SimConfig(backend=backend, device=device, chunk=int(chunk), workers=int(workers))
 
 
 def simulate_maps(velocity_mps: np.ndarray, backend: str, device: str,
                   acquisition: dict[str, Any] | None = None) -> np.ndarray:
     """Forward-model one chunk ``(n, 70, 70)`` m/s; return float32 ``(n, shots, nt, receivers)``."""
-    acq = Acquisition.from_dict(acquisition) if acquisition else Acquisition()
+    acq = physics.Acquisition.from_dict(acquisition) if acquisition else physics.Acquisition()
     with torch.no_grad():
-        out = forward_model(velocity_mps, acq, backend=backend, device=device)
+        out = physics.forward_model(velocity_mps, acq, backend=backend, device=device)
     return out.cpu().numpy().astype(np.float32, copy=False)
 
 
@@ -221,9 +214,9 @@ def simulate_file(velocity_path: str | Path, out_path: str | Path, *, backend: s
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable .npy file ({exc})") from None
-    acq = Acquisition()
+    acq = physics.Acquisition()
     try:
-        velocity = check_velocity(np.array(arr, dtype=np.float32), acq).numpy()
+        velocity = physics.check_velocity(np.array(arr, dtype=np.float32), acq).numpy()
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
     cfg = resolve_sim_config(backend, device, workers, batch_size)

@@ -233,7 +233,7 @@ def _validate(cfg: TrainConfig) -> None:
     need("seed", lambda v: -2**63 <= v < 2**63, "must fit in 64 bits (|seed| < 2**63)")
     need("weight_decay critic_weight_decay unfrozen_lr l1_weight l2_weight adv_weight gp_weight",
          lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
-    need("min_lr_ratio", lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    need("min_lr_ratio augment_prob", lambda v: 0 <= v <= 1, "must be in [0, 1]")
     for key in ("betas", "critic_betas"):
         if not all(0 <= b < 1 for b in getattr(cfg, key)):
             raise ConfigError(f"{key} = {getattr(cfg, key)}: each must be in [0, 1)")
@@ -242,7 +242,6 @@ def _validate(cfg: TrainConfig) -> None:
     if cfg.cache_normalized and cfg.workers > 0:
         raise ConfigError("cache_normalized needs workers = 0 (worker processes do not share "
                           "a cache); set workers = 0 or cache_normalized = false")
-    need("augment_prob", lambda v: 0 <= v <= 1, "must be in [0, 1]")
     need("augment_noise_snr_db", lambda v: -math.inf < v <= math.inf,
          "must be a number of dB (inf = off)")
     need("augment_trace_dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")

@@ -10,31 +10,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["content_loss", "generator_loss", "critic_loss", "gradient_penalty",
-           "interpolation_factors"]
-
-
-def content_loss(pred: torch.Tensor, target: torch.Tensor, *, l1_weight: float,
-                 l2_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """``l1_weight * L1 + l2_weight * MSE`` (means over all pixels, normalised units)."""
-    pred = pred.float()
-    l1 = F.l1_loss(pred, target)
-    l2 = F.mse_loss(pred, target)
-    return l1_weight * l1 + l2_weight * l2, {"l1": l1.detach(), "l2": l2.detach()}
+__all__ = ["generator_loss", "critic_loss", "gradient_penalty", "interpolation_factors"]
 
 
 def generator_loss(
     pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None, *,
     l1_weight: float, l2_weight: float, adv_weight: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Content loss plus ``adv_weight * (-mean D(G(x)))`` when a critic is given.
+    """Content loss ``l1_weight * L1 + l2_weight * MSE`` (means over all pixels, normalised
+    units) plus ``adv_weight * (-mean D(G(x)))`` when a critic is given.
 
     Returns the total loss and detached parts (``l1``, ``l2``, ``adv``, ``g_loss`` and, when
     ``pred`` carries gradients, ``adv_share``: the adversarial term's share of the gradient
     that the generator's output receives, ``|g_adv| / (|g_adv| + |g_content|)``; 0 means the
     critic has no say in the update).
     """
-    loss, parts = content_loss(pred, target, l1_weight=l1_weight, l2_weight=l2_weight)
+    l1, l2 = F.l1_loss(pred.float(), target), F.mse_loss(pred.float(), target)
+    loss, parts = l1_weight * l1 + l2_weight * l2, {"l1": l1.detach(), "l2": l2.detach()}
     if critic is not None and adv_weight != 0.0:
         adv = adv_weight * -critic(pred).float().mean()
         if pred.requires_grad:
