@@ -19,9 +19,8 @@ import json
 from pathlib import Path
 
 from velocitygan import __version__
-from velocitygan.checkpoint import load_checkpoint
+from velocitygan.checkpoint import load_checkpoint, slim_checkpoint
 from velocitygan.io import write_json
-from velocitygan.pretrained import slim_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "velocitygan" / "weights"
 MAX_BYTES = 15 * 2**20

@@ -9,6 +9,7 @@ import torch
 from trainkit import make_tiny_dataset, train_args
 
 import velocitygan.pretrained as pretrained
+from velocitygan.checkpoint import slim_checkpoint
 from velocitygan.cli import main
 from velocitygan.io import write_json
 
@@ -24,7 +25,7 @@ def bundled(tiny, tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert main(train_args(tiny, run, "--epochs", "1")) == 0
     weights = tmp_path / "weights"
-    size = pretrained.slim_checkpoint(run / "last.pt", weights / "tiny.pt")
+    size = slim_checkpoint(run / "last.pt", weights / "tiny.pt")
     assert size < (run / "last.pt").stat().st_size / 2  # no optimiser state
     write_json(weights / "tiny.json", {
         "name": "tiny", "file": "tiny.pt", "model": "velocitygan", "family": "tiny",

@@ -253,11 +253,11 @@ def test_study_robustness_checks_first_and_reuses_finished_evaluations(tmp_path,
 
 
 def test_transfer_compares_stored_run_paths_by_file(tmp_path, monkeypatch):
-    from velocitygan.study.transfer import _run_stamp
+    from velocitygan.train.run import run_settings
 
     def run(out: str, train: str, dataset: str = "flatvel-a", freeze: str = "none") -> dict:
-        config = {"out": out, "train": train, "dataset": dataset, "freeze": freeze}
-        return _run_stamp(config, ["train", "dataset", "freeze"])
+        return run_settings({"out": out, "train": train, "dataset": dataset, "freeze": freeze,
+                             "progress": out})  # session settings do not count
 
     monkeypatch.chdir(tmp_path)
     now = run(str(tmp_path / "runs" / "a"), str(tmp_path / "d" / "train.txt"))

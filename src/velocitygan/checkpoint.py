@@ -23,12 +23,15 @@ from typing import Any
 import torch
 
 from . import __version__
+from .data import DatasetSpec
 from .errors import VelocityGANError
 from .io import atomic_path
+from .models import build_generator
 from .pretrained import resolve_checkpoint
+from .reference import is_reference_checkpoint, reference_checkpoint_parts, safe_load
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_generator",
-           "generator_parts"]
+           "generator_parts", "slim_checkpoint"]
 
 CHECKPOINT_FORMAT = "velocitygan-checkpoint"
 
@@ -64,8 +67,6 @@ def generator_parts(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     weights-only with an allow-list, layer names mapped to ours); their ``ckpt`` dict has
     ``format`` = ``"openfwi-reference"``, ``dataset`` and ``epoch``/``step``.
     """
-    from .reference import is_reference_checkpoint, reference_checkpoint_parts, safe_load
-
     path = resolve_checkpoint(path)
     ckpt = safe_load(path)
     if is_reference_checkpoint(ckpt):
@@ -86,9 +87,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu"):
         :class:`~velocitygan.data.DatasetSpec` it was trained with (None if not recorded) and
         the raw checkpoint dict.
     """
-    from .data import DatasetSpec
-    from .models import build_generator
-
     state, config, ckpt = generator_parts(path)
     model = build_generator(config)
     try:
@@ -100,3 +98,19 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu"):
     spec = ckpt.get("dataset")
     spec = DatasetSpec.from_dict(spec, source=str(path)) if isinstance(spec, dict) else None
     return model.to(device).eval(), spec, ckpt
+
+
+def slim_checkpoint(src: str | Path, dst: str | Path) -> int:
+    """Copy a training checkpoint without its optimiser and RNG state and without the paths of
+    the machine it was trained on (what a user needs to predict, evaluate or fine-tune).
+    Returns the size in bytes."""
+    ckpt = load_checkpoint(src)
+    keep = ("model", "dataset", "generator", "discriminator", "epoch", "step", "config", "metrics")
+    slim = {k: ckpt[k] for k in keep if k in ckpt}
+    if "config" in slim:
+        slim["config"] = {**slim["config"], **dict.fromkeys(_LOCAL_PATHS, "")}
+    save_checkpoint(dst, slim)
+    return Path(dst).stat().st_size
+
+
+_LOCAL_PATHS = ("train", "val", "out", "init_from", "dataset")

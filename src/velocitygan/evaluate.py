@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import __version__
-from .data import OPENFWI_DATASETS, DatasetSpec, OpenFWIDataset
+from .data import OPENFWI_DATASETS, DatasetSpec, OpenFWIDataset, read_split
 from .data.check import amplitude_problem
 from .data.transforms import denormalize_seismic, denormalize_velocity
 from .errors import DataError
@@ -188,13 +188,17 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str | Path, out_dir: str 
     return result
 
 
-def evaluate_once(checkpoint: Path, split: Path, out_dir: Path,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """:func:`evaluate_checkpoint` without figures, or the ``out_dir/metrics.json`` an earlier
-    call made from this very checkpoint file and split (what the studies reuse)."""
-    st = stamp({"split": str(Path(split).resolve())}, [checkpoint])
+def evaluate_once(checkpoint: Path, split: Path, out_dir: Path, *,
+                  settings: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                  **kw: Any) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint` without figures (``kw`` passed on), or the
+    ``out_dir/metrics.json`` an earlier call made with the same ``settings`` while the
+    checkpoint, the split and every file it lists are unchanged since (what the studies reuse),
+    marked ``"reused": True``."""
+    files = [checkpoint, split] + [f for e in read_split(split) for f in (e.data, e.label) if f]
+    st = stamp(settings or {}, files)
     m = read_json(Path(out_dir) / "metrics.json") or {}
     if m.get("stamp") == st:
-        return m
+        return {**m, "reused": True}
     return evaluate_checkpoint(checkpoint, split, out_dir, figures=False,
-                               extra={**(extra or {}), "stamp": st})
+                               extra={**(extra or {}), "stamp": st}, **kw)

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import ConfigError
 from .io import read_json
 
-__all__ = ["PREFIX", "list_pretrained", "model_card", "resolve_checkpoint", "slim_checkpoint"]
+__all__ = ["PREFIX", "list_pretrained", "model_card", "resolve_checkpoint"]
 
 PREFIX = "pretrained:"
 
@@ -58,21 +58,3 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return Path(text).expanduser()
     card = model_card(text[len(PREFIX):])
     return _weights_dir() / card["file"]
-
-
-def slim_checkpoint(src: str | Path, dst: str | Path) -> int:
-    """Copy a training checkpoint without its optimiser and RNG state and without the paths of
-    the machine it was trained on (what a user needs to predict, evaluate or fine-tune).
-    Returns the size in bytes."""
-    from .checkpoint import load_checkpoint, save_checkpoint
-
-    ckpt = load_checkpoint(src)
-    keep = ("model", "dataset", "generator", "discriminator", "epoch", "step", "config", "metrics")
-    slim = {k: ckpt[k] for k in keep if k in ckpt}
-    if "config" in slim:
-        slim["config"] = {**slim["config"], **dict.fromkeys(_LOCAL_PATHS, "")}
-    save_checkpoint(dst, slim)
-    return Path(dst).stat().st_size
-
-
-_LOCAL_PATHS = ("train", "val", "out", "init_from", "dataset")

@@ -110,8 +110,6 @@ class BenchmarkSettings:
 
 
 _NO_EPOCH_LIMIT = 1_000_000  # the budget, not an epoch count, ends every run
-# run settings that may differ between sessions of one run (they do not change the result)
-_SESSION_KEYS = ("progress", "tensorboard", "workers", "log_every_steps")
 
 
 def _claim(out: Path, settings: BenchmarkSettings) -> None:
@@ -139,19 +137,14 @@ def _curve(run: Path) -> list[dict[str, float]]:
 
 def _train_one(cfg: Any, log: Callable[[str], None]) -> None:
     """Train run ``cfg.out``: resume it if interrupted (a finished one stops at once); refuse a
-    run folder trained with another configuration."""
-    from ..checkpoint import load_checkpoint
+    run folder trained with other settings."""
     from ..train import train
+    from ..train.run import stored_run
 
-    last = Path(cfg.out) / "last.pt"
-    if last.is_file():
-        now = cfg.to_dict()
-        keys = [k for k in now if k not in _SESSION_KEYS]
-        if what := differences(load_checkpoint(last).get("config", {}), now, keys):
-            raise ConfigError(f"{cfg.out} holds a run with other settings: {what}; use another "
-                              "--out or remove that run folder")
+    resume = stored_run(cfg) is not None
+    if resume:
         log(f"resuming {cfg.out}")
-    train(cfg, resume=last.is_file())
+    train(cfg, resume=resume)
 
 
 def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,

@@ -22,8 +22,8 @@ from typing import Any
 from ..data import DatasetSpec, read_split
 from ..data.npyfile import open_npy
 from ..errors import ConfigError
-from ..evaluate import evaluate_checkpoint
-from ..io import read_json, stamp, write_csv, write_text
+from ..evaluate import evaluate_once
+from ..io import write_csv, write_text
 from ..perturb import RawPerturbation
 from ..predict import load_model
 from ..pretrained import PREFIX, resolve_checkpoint
@@ -96,15 +96,6 @@ def _split_shape(split: str | Path) -> tuple[int, int, int]:
     return tuple(int(v) for v in data.shape[-3:])
 
 
-def _inputs(path: Path, split: str | Path) -> list[Path]:
-    """The checkpoint, the split file and every file it lists: an evaluation is only reused
-    while none of them changed."""
-    files = [path, Path(split)]
-    for entry in read_split(split):
-        files += [entry.data] + ([] if entry.label is None else [entry.label])
-    return files
-
-
 def _labels(checkpoints: Sequence[str | Path]) -> list[tuple[str, Path]]:
     """``(label, path)`` per checkpoint: ``KIND:FOLDER`` (the model kind and the checkpoint's
     folder) unless ``LABEL=PATH`` sets the label explicitly."""
@@ -158,24 +149,16 @@ def run_robustness(checkpoints: Sequence[str | Path], split: str | Path, out_dir
     rows: list[dict[str, Any]] = []
     for label, path in labels:
         clean: dict[str, Any] | None = None
-        inputs = _inputs(path, split)
         for cond in conditions:
             t0 = time.perf_counter()
             pert = cond.perturbation
-            folder = out_dir / "evals" / _safe(label) / cond.slug
-            # the same evaluation: checkpoint, split and data files unchanged since, the same
-            # perturbation and normalisation override
-            st = stamp({"perturbation": pert.to_dict(),
-                        "dataset_override": None if dataset is None else str(dataset)}, inputs)
-            m = read_json(folder / "metrics.json") or {}
-            reused = m.get("stamp") == st
-            if not reused:
-                m = evaluate_checkpoint(
-                    path, split, folder, dataset=dataset, batch_size=batch_size, device=device,
-                    figures=False, raw_transform=None if pert.is_identity else pert,
-                    extra={"perturbation": pert.to_dict(), "perturbation_label": pert.label,
-                           "stamp": st},
-                )
+            m = evaluate_once(
+                path, split, out_dir / "evals" / _safe(label) / cond.slug,
+                settings={"perturbation": pert.to_dict(),
+                          "dataset_override": None if dataset is None else str(dataset)},
+                extra={"perturbation": pert.to_dict(), "perturbation_label": pert.label},
+                dataset=dataset, batch_size=batch_size, device=device,
+                raw_transform=None if pert.is_identity else pert)
             row = {"model": label, "checkpoint": str(path), "perturbation": cond.kind,
                    "value": "" if cond.value is None else cond.value, "label": pert.label,
                    **{k: m[k] for k in ("samples", "mae", "rmse", "ssim", "mae_mps", "rmse_mps")}}
@@ -186,9 +169,8 @@ def run_robustness(checkpoints: Sequence[str | Path], split: str | Path, out_dir
                 row["delta_ssim"] = row["ssim"] - clean["ssim"]
             rows.append(row)
             log(f"{label:>28}  {pert.label:<28} MAE {row['mae_mps']:7.1f} m/s  "
-                f"SSIM {row['ssim']:.4f}  "
-                + ("(kept from an earlier run)" if reused
-                   else f"({time.perf_counter() - t0:.1f} s)"))
+                f"SSIM {row['ssim']:.4f}  " + ("(kept from an earlier run)" if m.get("reused")
+                                                else f"({time.perf_counter() - t0:.1f} s)"))
             # the tables so far after every evaluation: an interrupted sweep keeps its rows,
             # and a rerun reuses the finished evaluations
             write_csv(out_dir / "robustness.csv", rows, CSV_COLUMNS)

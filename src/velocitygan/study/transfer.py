@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from ..data import SplitEntry, read_split, write_split
 from ..data.npyfile import open_npy
 from ..errors import ConfigError
 from ..evaluate import evaluate_once
-from ..io import differences, save_npy, stamp, write_csv, write_json, write_text
+from ..io import save_npy, write_csv, write_json, write_text
 from ..pretrained import resolve_checkpoint
 from .tables import markdown_table
 
@@ -158,20 +157,14 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
            ) -> tuple[Path, dict[str, Any]]:
     """Train (or reuse / resume) one run; returns (run folder, its :func:`_position`)."""
     from ..train import resolve_config, train
-    from ..train.run import absolute_paths
+    from ..train.run import absolute_paths, stored_run
 
     overrides = {"seed": settings.seed, "device": settings.device, "progress": "log",
                  "tensorboard": False, **settings.overrides, **run}
     cfg = absolute_paths(resolve_config(file=settings.config, overrides=overrides))
     out = Path(cfg.out)
     last = out / "last.pt"
-    if last.is_file():
-        ck = load_checkpoint(last)
-        keys = [k for k in _SAME_RUN if k in ck.get("config", {})]
-        there, now = _run_stamp(ck["config"], keys), _run_stamp(cfg.to_dict(), keys)
-        if what := differences(there, now, keys):
-            raise ConfigError(f"{out} holds a run with other settings: {what}; use another "
-                              "--out for this study or remove that folder")
+    if (ck := stored_run(cfg)) is not None:
         done_steps = cfg.max_steps and ck.get("step", 0) >= cfg.max_steps
         if ck.get("epoch", 0) >= cfg.epochs or done_steps:
             log(f"reusing finished run {out}")
@@ -180,24 +173,6 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
     return out, _position(out, load_checkpoint(last))
 
 
-# settings that make a stored run another experiment (a longer budget only extends it)
-_SAME_RUN = ("model", "train", "val", "dataset", "init_from", "freeze", "unfrozen_lr",
-             "batch_size", "lr", "seed", "width")
-_PATHS = ("train", "val", "dataset", "init_from")
-
-
-def _run_stamp(config: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-    """:func:`~velocitygan.io.stamp` of a run's ``keys`` settings. A file setting (``FILE`` or
-    ``FILE#NAME``; benchmark dataset names stay as they are) counts relative to the run folder:
-    a study folder moved as a whole, and runs that stored paths relative to the working
-    directory, compare by the files they name."""
-    def relative(value: Any) -> Any:
-        file, sep, name = value.partition("#") if isinstance(value, str) else ("", "", "")
-        if not Path(file).suffix:
-            return value
-        return os.path.relpath(Path(file).expanduser(), config.get("out") or ".") + sep + name
-
-    return stamp({k: relative(config[k]) if k in _PATHS else config[k] for k in keys})
 
 
 def _position(run: Path, ck: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def resolve_sim_config(backend: str = "auto", device: str = "auto", workers: int
 
     Why never deepwave by default: its PML absorbs a weak late echo that OpenFWI's sponge leaves
     in the data, and a network trained on deepwave data scored 114.7 m/s MAE on deepwave
-    records but 140.1 m/s on recipe records of the same maps (README, "Forward modelling").
+    records but 140.1 m/s on recipe records of the same maps (bench/README.md, "Forward modelling").
     """
     device = str(resolve_device(device))
     backend = physics.resolve_backend(backend)

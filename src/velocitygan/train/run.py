@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from ..checkpoint import load_checkpoint
 from ..data import DatasetSpec, get_dataset
 from ..errors import ConfigError, VelocityGANError
 from ..hostmem import reuse_freed_memory
-from ..io import write_text
+from ..io import differences, stamp, write_text
 from ..pretrained import resolve_checkpoint
 from .config import TrainConfig, dump_toml, load_toml_config, resolve_config
 from .distributed import DistEnv, setup_distributed, teardown_distributed
@@ -48,6 +49,42 @@ def absolute_paths(cfg: TrainConfig) -> TrainConfig:
     init = str(resolve_checkpoint(cfg.init_from)) if cfg.init_from else ""  # pretrained:NAME
     return dataclasses.replace(cfg, train=absolute(cfg.train), val=absolute(cfg.val),
                                out=absolute(cfg.out), init_from=absolute(init), dataset=dataset)
+
+
+# settings that may differ between sessions of one run: how it reports and loads data, where
+# its folder is, and its budget (a longer one extends the run)
+_SESSION_KEYS = ("out", "progress", "tensorboard", "workers", "log_every_steps", "epochs",
+                 "max_steps", "time_limit_min")
+_PATHS = ("train", "val", "dataset", "init_from")
+
+
+def run_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a run that make it one experiment, as :func:`~velocitygan.io.stamp`
+    keeps them. A file setting (``FILE`` or ``FILE#NAME``; benchmark dataset names stay as
+    they are) counts relative to the run folder: a study folder moved as a whole, and runs that
+    stored paths relative to the working directory, compare by the files they name."""
+    def relative(value: Any) -> Any:
+        file, sep, name = value.partition("#") if isinstance(value, str) else ("", "", "")
+        if not Path(file).suffix:
+            return value
+        return os.path.relpath(Path(file).expanduser(), config.get("out") or ".") + sep + name
+
+    return stamp({k: relative(v) if k in _PATHS else v for k, v in config.items()
+                  if k not in _SESSION_KEYS})
+
+
+def stored_run(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The checkpoint ``last.pt`` of an earlier session of run ``cfg.out``, or None when there
+    is none; raises :class:`ConfigError` when that run has other settings (those it stored)."""
+    last = Path(cfg.out).expanduser() / "last.pt"
+    if not last.is_file():
+        return None
+    ck = load_checkpoint(last)
+    there, now = run_settings(ck.get("config", {})), run_settings(cfg.to_dict())
+    if what := differences(there, now, [k for k in now if k in there]):
+        raise ConfigError(f"{cfg.out} holds a run with other settings: {what}; use another "
+                          "--out or remove that run folder")
+    return ck
 
 
 def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path:
