@@ -73,8 +73,8 @@ def test_bad_generator_config_raises_config_error(kwargs):
 
 
 def test_bad_discriminator_norm_raises():
-    with pytest.raises(ConfigError, match="unknown norm 'spectral'"):
-        Discriminator(norm="spectral")
+    with pytest.raises(ConfigError, match="unknown norm 'group'"):
+        Discriminator(norm="group")
 
 
 def test_constructors_are_keyword_only():

@@ -14,6 +14,7 @@ import pytest
 import torch
 from trainkit import make_tiny_dataset, train_args
 
+from velocitygan.checkpoint import load_generator
 from velocitygan.cli import main
 
 ARGS = ("--epochs", "2", "--batch-size", "2", "--n-critic", "2", "--checkpoint-every-steps", "3")
@@ -46,25 +47,41 @@ def _weights(path):
     return ckpt["generator"] | {f"d.{k}": v for k, v in ckpt["discriminator"].items()}
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tiny, tmp_path):
+# the GAN remedies with state of their own: a weight average and spectral-norm power iterations
+@pytest.mark.parametrize("extra", [(), ("--set", "ema_decay=0.9", "--set", "critic_norm=spectral")])
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tiny, tmp_path, extra):
+    args = (*ARGS, *extra)
     ref = tmp_path / "ref"
-    assert main(train_args(tiny, ref, *ARGS)) == 0
+    assert main(train_args(tiny, ref, *args)) == 0
 
     run = tmp_path / "killed"
-    proc = _start(train_args(tiny, run, *ARGS))
+    proc = _start(train_args(tiny, run, *args))
     _wait_for(run / "last.pt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     pos = torch.load(run / "last.pt", weights_only=True)["position"]
     assert pos["epoch"] == 0 and 0 < pos["batches_done"] < 12  # really mid-epoch
 
-    assert main(train_args(tiny, run, *ARGS, "--resume")) == 0
+    assert main(train_args(tiny, run, *args, "--resume")) == 0
     want, got = _weights(ref / "last.pt"), _weights(run / "last.pt")
     assert want.keys() == got.keys()
     for k in want:
         torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, msg=k)
     with open(run / "metrics.csv", newline="") as fh:
         assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "2"]
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    if extra:  # the final generator is the average, which differs from the last iterate
+        avg = {k.removeprefix("module."): v for k, v in ckpt["generator_ema"].items()}
+        params = dict(load_generator(run / "last.pt")[0].named_parameters())
+        for k, v in params.items():
+            torch.testing.assert_close(v.detach(), avg[k], msg=k)
+        assert any("parametrizations" in k for k in ckpt["discriminator"])
+        last_iterate = tmp_path / "no-average"
+        assert main(train_args(tiny, last_iterate, *args, "--set", "ema_decay=0")) == 0
+        other = torch.load(last_iterate / "last.pt", weights_only=True)["generator"]
+        assert any(not torch.equal(other[k], ckpt["generator"][k]) for k in params)
+    else:
+        assert ckpt["generator_ema"] is None
 
 
 def test_ctrl_c_saves_last_checkpoint(tiny, tmp_path):

@@ -107,10 +107,8 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> int:
     ckpt = load_checkpoint(src)
     keep = ("model", "dataset", "generator", "discriminator", "epoch", "step", "config", "metrics")
     slim = {k: ckpt[k] for k in keep if k in ckpt}
-    if "config" in slim:
-        slim["config"] = {**slim["config"], **dict.fromkeys(_LOCAL_PATHS, "")}
+    if "config" in slim:  # no paths of the machine it was trained on
+        local = ("train", "val", "out", "init_from", "dataset")
+        slim["config"] = {**slim["config"], **dict.fromkeys(local, "")}
     save_checkpoint(dst, slim)
     return Path(dst).stat().st_size
-
-
-_LOCAL_PATHS = ("train", "val", "out", "init_from", "dataset")

@@ -34,7 +34,7 @@ __all__ = ["InversionNet", "Discriminator", "build_generator", "build_discrimina
 LEAKY_SLOPE = 0.2  # reference LeakyReLU slope for every block
 CROP_PX = 5  # the decoder produces 80 x 80; the reference crops 5 px per side -> 70 x 70
 OUTPUT_SIZE = 70  # velocity-map side (grid cells)
-CRITIC_NORMS = ("batch", "none", "layer", "instance")
+CRITIC_NORMS = ("batch", "none", "layer", "instance", "spectral")
 # Best mean validation MAE in bench/bench_critic_norm.py (bench/results/critic_norm.md), but only
 # 10 m/s ahead of "instance", within seed noise; BatchNorm largely mutes the adversarial signal.
 DEFAULT_CRITIC_NORM = "batch"
@@ -60,7 +60,8 @@ def _check_positive_int(value: Any, what: str, name: str) -> int:
 
 class ConvBlock(nn.Module):
     """Conv2d (ConvTranspose2d with ``transpose``) -> norm ("batch", "layer", "instance" or
-    "none") -> activation ("lrelu" = LeakyReLU 0.2, "tanh" or "none"), kept in ``.layers``."""
+    "none"; "spectral" divides the conv's weight by its largest singular value instead) ->
+    activation ("lrelu" = LeakyReLU 0.2, "tanh" or "none"), kept in ``.layers``."""
 
     def __init__(self, in_ch: int, out_ch: int, *, kernel_size: Size2 = 3, stride: Size2 = 1,
                  padding: Size2 = 1, norm: str = "batch", activation: str = "lrelu",
@@ -68,6 +69,8 @@ class ConvBlock(nn.Module):
         super().__init__()
         conv_cls = nn.ConvTranspose2d if transpose else nn.Conv2d
         layers: list[nn.Module] = [conv_cls(in_ch, out_ch, kernel_size, stride, padding)]
+        if norm == "spectral":
+            layers[0] = nn.utils.parametrizations.spectral_norm(layers[0])
         if norm == "batch":
             layers.append(nn.BatchNorm2d(out_ch))
         elif norm == "layer":  # GroupNorm with one group == LayerNorm over (C, H, W)
@@ -185,9 +188,10 @@ class Discriminator(nn.Module):
         width: channel multiplier (1.0 = reference).
         norm: "batch" reproduces the reference exactly (BatchNorm + LeakyReLU in every block,
             even after the score conv; 1,180,003 parameters at width 1.0). "none", "layer"
-            (GroupNorm(1, C) == LayerNorm over C,H,W) and "instance" (InstanceNorm2d, affine)
-            keep the penalty free of cross-sample coupling; their score is a plain linear conv
-            (normalising a single 1x1 value would zero it).
+            (GroupNorm(1, C) == LayerNorm over C,H,W), "instance" (InstanceNorm2d, affine) and
+            "spectral" (every conv, the score's too, spectrally normalised) keep the penalty
+            free of cross-sample coupling; their score is a linear conv (normalising a single
+            1x1 value would zero it).
         in_channels: input channels (1 velocity map).
     """
 
@@ -207,7 +211,7 @@ class Discriminator(nn.Module):
             self.add_module(f"convblock{i}_2", ConvBlock(cout, cout, norm=norm))
         faithful = norm == "batch"
         self.convblock5 = ConvBlock(chans[4], 1, kernel_size=5, padding=0,
-                                    norm="batch" if faithful else "none",
+                                    norm=norm if norm in ("batch", "spectral") else "none",
                                     activation="lrelu" if faithful else "none")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

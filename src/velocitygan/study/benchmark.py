@@ -29,6 +29,9 @@ from ..errors import ConfigError
 from ..evaluate import evaluate_once
 from ..io import differences, exclusive_lock, read_json, stamp, write_csv, write_json, write_text
 from ..report import read_metrics_csv
+from ..synth import generate_dataset
+from ..train import resolve_config, train
+from ..train.run import absolute_paths, stored_run
 from .tables import fmt, markdown_table
 
 __all__ = ["BenchmarkSettings", "run_benchmark", "CSV_COLUMNS"]
@@ -90,9 +93,6 @@ class BenchmarkSettings:
 
     def run_config(self, model: str, seed: int, out: Path) -> Any:
         """The resolved training configuration of run ``MODEL-seedS`` in study folder ``out``."""
-        from ..train import resolve_config
-        from ..train.run import absolute_paths
-
         overrides = {"progress": "log", "tensorboard": False, **self.overrides,
                      "model": model, "seed": seed, "time_limit_min": float(self.budget_min),
                      "epochs": _NO_EPOCH_LIMIT, "max_steps": 0,
@@ -135,24 +135,10 @@ def _curve(run: Path) -> list[dict[str, float]]:
             for t, s, e, v in rows if v is not None]
 
 
-def _train_one(cfg: Any, log: Callable[[str], None]) -> None:
-    """Train run ``cfg.out``: resume it if interrupted (a finished one stops at once); refuse a
-    run folder trained with other settings."""
-    from ..train import train
-    from ..train.run import stored_run
-
-    resume = stored_run(cfg) is not None
-    if resume:
-        log(f"resuming {cfg.out}")
-    train(cfg, resume=resume)
-
-
 def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
                   log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Generate (or reuse) the data, train every model x seed for the budget, evaluate the final
     weights on the test set; write ``benchmark.csv``/``.md``/``.png``; return the table rows."""
-    from ..synth import generate_dataset
-
     settings.check()
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -175,7 +161,9 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
             run = out / "runs" / name
             log(f"benchmark: {name}, {settings.budget_min:g} min")
             cfg = settings.run_config(model, seed, out)
-            _train_one(cfg, log)
+            if resume := stored_run(cfg) is not None:  # a finished run stops at once
+                log(f"resuming {cfg.out}")
+            train(cfg, resume=resume)
             curve = _curve(run)
             m = evaluate_once(run / "last.pt", test, out / "evals" / name,
                               extra={"threads": torch.get_num_threads()})

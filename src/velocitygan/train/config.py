@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io import read_toml
+from ..models import CRITIC_NORMS
 
 __all__ = ["CONFIG_DIR", "TrainConfig", "bundled_configs", "dump_toml", "load_toml_config",
            "model_defaults", "resolve_config"]
@@ -31,7 +32,7 @@ TRISTATE = ("auto", "true", "false")
 CHOICES: dict[str, tuple[str, ...]] = {
     "model": MODELS, "device": ("auto", "cpu", "cuda"), "channels_last": TRISTATE,
     "bf16": TRISTATE, "compile": TRISTATE, "nan_policy": ("stop", "skip"),
-    "freeze": ("none", "encoder", "decoder"), "critic_norm": ("batch", "none", "layer", "instance"),
+    "freeze": ("none", "encoder", "decoder"), "critic_norm": CRITIC_NORMS,
     "lr_schedule": ("constant", "cosine"), "progress": ("auto", "bar", "log", "off"),
 }
 
@@ -91,7 +92,7 @@ class TrainConfig:
     width: float = _f("model", 1.0, "generator (InversionNet) channel multiplier")
     critic_width: float = _f("model", 1.0, "critic channel multiplier")
     critic_norm: str = _f("model", "batch", "critic normalisation: batch (reference), none, layer, "
-                          "instance")
+                          "instance, spectral")
     sync_batchnorm: bool = _f("model", False, "SyncBatchNorm in the generator under DDP")
     init_from: str = _f("model", "", "start the generator from this checkpoint (fine-tuning)")
     freeze: str = _f("model", "none", "keep this generator part fixed: none, encoder, decoder")
@@ -105,6 +106,8 @@ class TrainConfig:
                           "min_lr_ratio * lr over the run")
     warmup_steps: int = _f("optim", 0, "linear lr warm-up iterations (cosine schedule)")
     min_lr_ratio: float = _f("optim", 0.01, "final lr / lr of the cosine schedule")
+    ema_decay: float = _f("optim", 0.0, "the final generator is the moving average of its weights "
+                          "with this decay per generator step (0 = off)")
     critic_lr: float = _f("optim", 1e-4, "critic AdamW learning rate")
     critic_betas: list = _f("optim", [0.0, 0.9], "critic AdamW betas")
     critic_weight_decay: float = _f("optim", 1e-4, "critic AdamW weight decay")
@@ -234,6 +237,7 @@ def _validate(cfg: TrainConfig) -> None:
     need("weight_decay critic_weight_decay unfrozen_lr l1_weight l2_weight adv_weight gp_weight",
          lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
     need("min_lr_ratio augment_prob", lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    need("ema_decay", lambda v: 0 <= v < 1, "must be in [0, 1)")
     for key in ("betas", "critic_betas"):
         if not all(0 <= b < 1 for b in getattr(cfg, key)):
             raise ConfigError(f"{key} = {getattr(cfg, key)}: each must be in [0, 1)")

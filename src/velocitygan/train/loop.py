@@ -162,6 +162,8 @@ def train_step(ts: TrainState, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
         ts.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         ts.opt_g.step()
+        if ts.ema is not None:
+            ts.ema.update_parameters(ts.generator)
         parts |= g_parts
     return {k: float(v) for k, v in parts.items()}
 

@@ -140,6 +140,17 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
     return run_dir
 
 
+def _finish(ts: TrainState, train_ds, log: RunLog) -> None:
+    """The final generator: its weight average (``ema_decay``), then BatchNorm statistics
+    from the training data (``bn_recompute_samples``)."""
+    if ts.ema is not None:
+        for p, avg in zip(ts.generator.parameters(), ts.ema.module.parameters(), strict=True):
+            p.detach().copy_(avg)
+        log.info(f"generator weights set to their moving average (decay {ts.cfg.ema_decay:g})")
+    if ts.cfg.bn_recompute_samples:
+        recompute_batchnorm(ts, train_ds, log)
+
+
 def _end_epoch(ts: TrainState, train_ds, vloader, log: RunLog, run_dir: Path,
                complete: bool) -> dict:
     """Validate if due, update best, write last.pt/best.pt and the metrics.csv row; at the
@@ -148,12 +159,12 @@ def _end_epoch(ts: TrainState, train_ds, vloader, log: RunLog, run_dir: Path,
     means = epoch_means(ts)
     final = not complete or ts.epoch + 1 >= cfg.epochs or limit_reached(ts)
     t0 = time.perf_counter()
-    if final and cfg.bn_recompute_samples:
-        recompute_batchnorm(ts, train_ds, log)
+    if final:
+        _finish(ts, train_ds, log)
     val = validate(ts, vloader) if final or (ts.epoch + 1) % cfg.val_every_epochs == 0 else {}
     ts.elapsed_s += time.perf_counter() - t0  # validation spends the time budget too
-    if not final and limit_reached(ts) and cfg.bn_recompute_samples:
-        recompute_batchnorm(ts, train_ds, log)  # this validation spent the rest of the budget
+    if not final and limit_reached(ts):
+        _finish(ts, train_ds, log)  # this validation spent the rest of the budget
         val = validate(ts, vloader)
     is_best = bool(val) and val["mae"] < ts.best_val_mae
     row: dict[str, Any] = {

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..checkpoint import generator_parts
 from ..data import DatasetSpec
@@ -36,6 +37,7 @@ class TrainState:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
     frozen: nn.Module | None = None
+    ema: AveragedModel | None = None  # the generator's weight average (cfg.ema_decay)
     epoch: int = 0  # epoch in progress (0-based)
     step: int = 0  # iterations done in total (one batch = one iteration)
     batches_done: int = 0  # iterations done in the epoch in progress
@@ -159,8 +161,10 @@ def build_state(cfg: TrainConfig, spec: DatasetSpec, env: DistEnv, plan: SpeedPl
         broadcast_module(critic, env)
         opt_d = _adamw(list(critic.parameters()), cfg.critic_lr, cfg.critic_betas,
                        cfg.critic_weight_decay)
+    ema = (AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+           if cfg.ema_decay else None)
     return TrainState(cfg=cfg, env=env, plan=plan, spec=spec, generator=generator, frozen=frozen,
-                      g_forward=g_forward, critic=critic, opt_g=opt_g, opt_d=opt_d)
+                      g_forward=g_forward, critic=critic, opt_g=opt_g, opt_d=opt_d, ema=ema)
 
 
 def _data_order(cfg: TrainConfig) -> dict[str, Any]:
@@ -190,6 +194,7 @@ def checkpoint_state(ts: TrainState) -> dict[str, Any]:
         "dataset": ts.spec.to_dict(),
         "generator": ts.generator.state_dict(),
         "discriminator": None if ts.critic is None else ts.critic.state_dict(),
+        "generator_ema": None if ts.ema is None else ts.ema.state_dict(),
         "optimizers": {"generator": ts.opt_g.state_dict()}
         | ({} if ts.opt_d is None else {"critic": ts.opt_d.state_dict()}),
         "epoch": ts.epoch, "step": ts.step,
@@ -214,6 +219,8 @@ def restore_state(ts: TrainState, ckpt: dict[str, Any], source: str) -> None:
         if ts.critic is not None:
             ts.critic.load_state_dict(ckpt["discriminator"])
             _load_optimizer(ts.opt_d, ckpt["optimizers"]["critic"])
+        if ts.ema is not None and ckpt.get("generator_ema"):  # else it starts from here
+            ts.ema.load_state_dict(ckpt["generator_ema"])
     except (KeyError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[-1].strip()[:200]
         raise ConfigError(f"{source}: does not fit this run's networks ({first}); "
