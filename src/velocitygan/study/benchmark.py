@@ -161,7 +161,7 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
             run = out / "runs" / name
             log(f"benchmark: {name}, {settings.budget_min:g} min")
             cfg = settings.run_config(model, seed, out)
-            if resume := stored_run(cfg) is not None:  # a finished run stops at once
+            if resume := (stored_run(cfg) is not None):  # a finished run stops at once
                 log(f"resuming {cfg.out}")
             train(cfg, resume=resume)
             curve = _curve(run)

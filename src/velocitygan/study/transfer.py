@@ -173,8 +173,6 @@ def _train(settings: TransferSettings, run: dict[str, Any], log: Callable[[str],
     return out, _position(out, load_checkpoint(last))
 
 
-
-
 def _position(run: Path, ck: dict[str, Any]) -> dict[str, Any]:
     """Epoch, step and training time of a run (``time_s`` of the last ``metrics.csv`` row; 0
     if unknown)."""

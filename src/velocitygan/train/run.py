@@ -51,10 +51,12 @@ def absolute_paths(cfg: TrainConfig) -> TrainConfig:
                                out=absolute(cfg.out), init_from=absolute(init), dataset=dataset)
 
 
-# settings that may differ between sessions of one run: how it reports and loads data, where
-# its folder is, and its budget (a longer one extends the run)
-_SESSION_KEYS = ("out", "progress", "tensorboard", "workers", "log_every_steps", "epochs",
-                 "max_steps", "time_limit_min")
+# settings that may differ between sessions of one run: where and how fast it runs, how it
+# reports, validates and loads data, and its budget (a longer one extends the run)
+_SESSION_KEYS = ("out", "device", "progress", "tensorboard", "workers", "preload",
+                 "cache_normalized", "val_batch_size", "log_every_steps", "val_every_epochs",
+                 "checkpoint_every_steps", "epochs", "max_steps", "time_limit_min",
+                 "channels_last", "bf16", "compile", "reuse_host_memory")
 _PATHS = ("train", "val", "dataset", "init_from")
 
 
@@ -143,7 +145,8 @@ def train(config: TrainConfig | dict[str, Any], *, resume: bool = False) -> Path
 def _finish(ts: TrainState, train_ds, log: RunLog) -> None:
     """The final generator: its weight average (``ema_decay``), then BatchNorm statistics
     from the training data (``bn_recompute_samples``)."""
-    if ts.ema is not None:
+    if ts.ema is not None and int(ts.ema.n_averaged):  # last.pt keeps the last iterate too
+        ts.iterate = {k: v.clone() for k, v in ts.generator.state_dict().items()}
         for p, avg in zip(ts.generator.parameters(), ts.ema.module.parameters(), strict=True):
             p.detach().copy_(avg)
         log.info(f"generator weights set to their moving average (decay {ts.cfg.ema_decay:g})")

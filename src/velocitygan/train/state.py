@@ -38,6 +38,7 @@ class TrainState:
     opt_d: torch.optim.Optimizer | None
     frozen: nn.Module | None = None
     ema: AveragedModel | None = None  # the generator's weight average (cfg.ema_decay)
+    iterate: dict[str, Any] | None = None  # the trained weights, once the average replaced them
     epoch: int = 0  # epoch in progress (0-based)
     step: int = 0  # iterations done in total (one batch = one iteration)
     batches_done: int = 0  # iterations done in the epoch in progress
@@ -195,6 +196,7 @@ def checkpoint_state(ts: TrainState) -> dict[str, Any]:
         "generator": ts.generator.state_dict(),
         "discriminator": None if ts.critic is None else ts.critic.state_dict(),
         "generator_ema": None if ts.ema is None else ts.ema.state_dict(),
+        "generator_iterate": ts.iterate,  # what a longer budget goes on training
         "optimizers": {"generator": ts.opt_g.state_dict()}
         | ({} if ts.opt_d is None else {"critic": ts.opt_d.state_dict()}),
         "epoch": ts.epoch, "step": ts.step,
@@ -214,7 +216,7 @@ def restore_state(ts: TrainState, ckpt: dict[str, Any], source: str) -> None:
     if kind != ts.cfg.model:
         raise ConfigError(f"{source}: checkpoint is a {kind} run; this run is {ts.cfg.model}")
     try:
-        ts.generator.load_state_dict(ckpt["generator"])
+        ts.generator.load_state_dict(ckpt.get("generator_iterate") or ckpt["generator"])
         _load_optimizer(ts.opt_g, ckpt["optimizers"]["generator"])
         if ts.critic is not None:
             ts.critic.load_state_dict(ckpt["discriminator"])
