@@ -22,7 +22,7 @@ def test_benchmark_trains_each_model_for_the_budget_and_scores_the_test_set(tmp_
     assert _bench(out) == 0
     with open(out / "benchmark.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["model"] for r in rows] == ["velocitygan", "inversionnet"]
+    assert [r["model"] for r in rows] == ["inversionnet", "velocitygan"]
     for r in rows:
         assert int(r["test_samples"]) == 4
         assert float(r["train_s"]) >= 0.02 * 60  # the budget, not less
@@ -40,11 +40,20 @@ def test_benchmark_trains_each_model_for_the_budget_and_scores_the_test_set(tmp_
     # a rerun reuses the finished runs and their evaluations
     last = out / "runs" / "velocitygan-seed0" / "last.pt"
     mtime = last.stat().st_mtime_ns
+    scored = (out / "evals" / "velocitygan-seed0" / "metrics.json").stat().st_mtime_ns
     assert _bench(out) == 0
     assert last.stat().st_mtime_ns == mtime
-    # one model of the same study (as a second process would train it) is the same study
+    assert (out / "evals" / "velocitygan-seed0" / "metrics.json").stat().st_mtime_ns == scored
+    # one model of the same study (as a second process would train it) is the same study, and
+    # its table keeps the runs other processes scored; a run rewritten since its scoring drops out
+    before = (out / "benchmark.csv").read_text()
+    (out / "benchmark.csv").unlink()
     assert _bench(out, models="inversionnet") == 0
     assert last.stat().st_mtime_ns == mtime
+    assert (out / "benchmark.csv").read_text() == before
+    last.touch()
+    assert _bench(out, models="inversionnet") == 0
+    assert "velocitygan" not in (out / "benchmark.csv").read_text()
 
     # other settings into the same folder: one line, exit 2
     capsys.readouterr()

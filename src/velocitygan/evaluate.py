@@ -190,15 +190,17 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str | Path, out_dir: str 
 
 def evaluate_once(checkpoint: Path, split: Path, out_dir: Path, *,
                   settings: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
-                  **kw: Any) -> dict[str, Any]:
+                  stored_only: bool = False, **kw: Any) -> dict[str, Any] | None:
     """:func:`evaluate_checkpoint` without figures (``kw`` passed on), or the
     ``out_dir/metrics.json`` an earlier call made with the same ``settings`` while the
     checkpoint, the split and every file it lists are unchanged since (what the studies reuse),
-    marked ``"reused": True``."""
+    marked ``"reused": True``. ``stored_only``: None instead of evaluating."""
     files = [checkpoint, split] + [f for e in read_split(split) for f in (e.data, e.label) if f]
     st = stamp(settings or {}, files)
     m = read_json(Path(out_dir) / "metrics.json") or {}
     if m.get("stamp") == st:
         return {**m, "reused": True}
+    if stored_only:
+        return None
     return evaluate_checkpoint(checkpoint, split, out_dir, figures=False,
                                extra={**(extra or {}), "stamp": st}, **kw)

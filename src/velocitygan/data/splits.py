@@ -61,7 +61,8 @@ def read_split(path: str | Path, *, require_labels: bool = False) -> list[SplitE
 
 
 def write_split(path: str | Path, entries: list[SplitEntry], *, relative: bool = True) -> None:
-    """Write a split file atomically; paths relative to its folder when ``relative``."""
+    """Write a split file atomically (an identical one is left untouched); paths relative to
+    its folder when ``relative``."""
     path = Path(path)
     base = path.resolve().parent
 
@@ -71,5 +72,7 @@ def write_split(path: str | Path, entries: list[SplitEntry], *, relative: bool =
     text = "".join(
         fmt(e.data) + (f"\t{fmt(e.label)}" if e.label is not None else "") + "\n" for e in entries
     )
+    if path.is_file() and path.read_text() == text:
+        return  # unchanged: stamps of results made from this split stay current
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -9,6 +9,8 @@ Every run trains until its budget (``time_limit_min``), never an epoch count, so
 schedule ends with the budget. The test set is the runs' monitoring split, so that the figure
 shows test MAE over time: nothing in training reads it and the scores are of the final weights
 (``last.pt``), never of a checkpoint picked from the curve. A rerun resumes or reuses runs.
+The table and figure cover every run of the folder whose final weights are scored, so the last
+of several processes training runs of one study at once writes the whole table.
 ``benchmark.json`` holds the settings all runs share (not models and seeds: separate processes
 may train runs of one study at once); other settings, or a run folder trained with another
 configuration, are refused.
@@ -154,34 +156,48 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
         generate_dataset(out / "test", settings.family, settings.test_samples,
                          seed=settings.test_seed, val_fraction=0.0)
     test = out / "test" / "train.txt"  # the whole test set (no split of its own)
-    rows, curves = [], {}
+    rows: dict[str, dict[str, Any]] = {}
     for model in settings.models:
         for seed in settings.seeds:
             name = f"{model}-seed{seed}"
-            run = out / "runs" / name
             log(f"benchmark: {name}, {settings.budget_min:g} min")
             cfg = settings.run_config(model, seed, out)
             if resume := (stored_run(cfg) is not None):  # a finished run stops at once
                 log(f"resuming {cfg.out}")
             train(cfg, resume=resume)
-            curve = _curve(run)
-            m = evaluate_once(run / "last.pt", test, out / "evals" / name,
+            m = evaluate_once(Path(cfg.out) / "last.pt", test, out / "evals" / name,
                               extra={"threads": torch.get_num_threads()})
-            last = curve[-1] if curve else {"time_s": 0.0, "steps": 0, "epoch": 0}
-            curves[name] = curve
-            rows.append({
-                "model": model, "seed": seed, "budget_min": settings.budget_min,
-                "train_s": round(last["time_s"], 1), "epochs": last["epoch"],
-                "steps": last["steps"], "samples_seen": last["steps"] * cfg.batch_size,
-                "test_samples": m["samples"], "mae": m["mae"], "rmse": m["rmse"],
-                "ssim": m["ssim"], "mae_mps": m["mae_mps"], "rmse_mps": m["rmse_mps"],
-                "config": settings.config or "openfwi", "threads": m.get("threads", ""),
-                "device": m["device"], "checkpoint": str(run / "last.pt"),
-            })
-            write_csv(out / "benchmark.csv", rows, CSV_COLUMNS)  # kept current while running
-    write_text(out / "benchmark.md", benchmark_markdown(rows, settings))
-    _figure(curves, out / "benchmark.png", settings)
-    return rows
+            rows[name] = _row(settings, model, seed, out, m)
+            write_csv(out / "benchmark.csv", list(rows.values()), CSV_COLUMNS)
+    # runs that other processes finished and scored in this folder join the table
+    for run in sorted((out / "runs").glob("*-seed*")):
+        model, _, seed = run.name.rpartition("-seed")
+        if run.name not in rows and model in ("velocitygan", "inversionnet") and seed.isdigit():
+            m = evaluate_once(run / "last.pt", test, out / "evals" / run.name, stored_only=True)
+            if m is not None:
+                rows[run.name] = _row(settings, model, int(seed), out, m)
+    rows = dict(sorted(rows.items(), key=lambda kv: (kv[1]["model"], kv[1]["seed"])))
+    write_csv(out / "benchmark.csv", list(rows.values()), CSV_COLUMNS)
+    write_text(out / "benchmark.md", benchmark_markdown(list(rows.values()), settings))
+    _figure({name: _curve(out / "runs" / name) for name in rows}, out / "benchmark.png", settings)
+    return list(rows.values())
+
+
+def _row(settings: BenchmarkSettings, model: str, seed: int, out: Path,
+         m: dict[str, Any]) -> dict[str, Any]:
+    """One table row: the run's last validated epoch and its test scores ``m``."""
+    run = out / "runs" / f"{model}-seed{seed}"
+    curve = _curve(run)
+    last = curve[-1] if curve else {"time_s": 0.0, "steps": 0, "epoch": 0}
+    return {
+        "model": model, "seed": seed, "budget_min": settings.budget_min,
+        "train_s": round(last["time_s"], 1), "epochs": last["epoch"], "steps": last["steps"],
+        "samples_seen": last["steps"] * settings.run_config(model, seed, out).batch_size,
+        "test_samples": m["samples"], "mae": m["mae"], "rmse": m["rmse"], "ssim": m["ssim"],
+        "mae_mps": m["mae_mps"], "rmse_mps": m["rmse_mps"],
+        "config": settings.config or "openfwi", "threads": m.get("threads", ""),
+        "device": m["device"], "checkpoint": str(run / "last.pt"),
+    }
 
 
 def benchmark_markdown(rows: Sequence[dict[str, Any]], settings: BenchmarkSettings) -> str:
