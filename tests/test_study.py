@@ -221,6 +221,12 @@ def test_study_transfer_starts_from_a_given_checkpoint(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "has width 0.125, the study's runs 0.25; pass --width 0.125" in err
     assert not (tmp_path / "wide" / "data" / "target").exists()
+    bare = load_checkpoint(ckpt)
+    del bare["dataset"]
+    save_checkpoint(tmp_path / "bare.pt", bare)
+    assert main([*args[:-1], f"inversionnet={tmp_path / 'bare.pt'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "records no dataset normalisation" in err and "\n" not in err
 
 
 def test_study_robustness_checks_first_and_reuses_finished_evaluations(tmp_path, capsys):

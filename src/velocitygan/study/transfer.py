@@ -242,6 +242,10 @@ def _given(settings: TransferSettings, model: str, ref: str, out: Path) -> dict[
     if (theirs := arch.get("generator", {}).get("width")) != width:
         raise ConfigError(f"--source-checkpoint {model}={ref} has width {theirs}, the study's "
                           f"runs {width}; pass --width {theirs} or a --config with it")
+    if not isinstance(ck.get("dataset"), dict):
+        raise ConfigError(f"--source-checkpoint {model}={ref} records no dataset "
+                          "normalisation to fine-tune with; give a checkpoint made by "
+                          "`velocitygan train`")
     card = out / "data" / f"given-{model}" / "dataset.json"
     write_json(card, ck["dataset"])
     return {"ref": ref, "file": resolve_checkpoint(ref), "card": card,
@@ -270,7 +274,8 @@ def _model_rows(settings: TransferSettings, model: str, src_card: Path, tgt_card
         info = {**base, **pos, "train_samples": _count(src_card.parent / "train.txt")}
     rows = []
     for split, where, k in ((src_val, "source val", ""), (tgt_val, "target val", 0)):
-        m = evaluate_once(src_best, split, out / "evals" / model / where.replace(" ", "-"))
+        m = evaluate_once(src_best, split, out / "evals" / model / where.replace(" ", "-"),
+                          device=settings.device)
         rows.append(_row(info, m, k=k, init="source model", where=where, ckpt=label))
         log(f"{model}: source model on {where}: MAE {m['mae_mps']:.1f} m/s")
     for k, subset in subsets.items():
@@ -284,7 +289,8 @@ def _model_rows(settings: TransferSettings, model: str, src_card: Path, tgt_card
             run, pos = _train(settings, {
                 "model": model, "train": str(subset), "val": str(tgt_val),
                 "out": str(out / "runs" / model / f"{tag}-k{k}"), **budget, **extra}, log)
-            m = evaluate_once(run / "last.pt", tgt_val, out / "evals" / model / f"{tag}-k{k}")
+            m = evaluate_once(run / "last.pt", tgt_val, out / "evals" / model / f"{tag}-k{k}",
+                              device=settings.device)
             info = {**base, **pos, "train_samples": k}
             rows.append(_row(info, m, k=k, init=init, where="target val", ckpt=run / "last.pt"))
             log(f"{model}: {init} + K={k}: MAE {m['mae_mps']:.1f} m/s")
