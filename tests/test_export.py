@@ -32,11 +32,16 @@ def test_export_physical_units_matches_predict(tmp_path, capsys) -> None:
     assert want.std() > 10  # a non-trivial comparison
 
 
-def test_export_normalized_network(tmp_path) -> None:
+def test_export_normalized_network(tmp_path, capsys) -> None:
     ckpt = write_checkpoint(tmp_path / "c.pt", tiny_generator(seed=5))
     r = export_onnx(ckpt, tmp_path / "n.onnx", physical_units=False)
     assert r["max_abs_diff"] < 1e-4 and r["units"] == "normalised -> normalised"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "n.onnx"]  # no temp files
+    # an opset the exporter does not know: one line, before any export
+    assert main(["export", "-c", str(ckpt), "--onnx", str(tmp_path / "x.onnx"),
+                 "--opset", "999"]) == 2
+    captured = capsys.readouterr()
+    assert "--opset 999" in captured.err and captured.err.count("\n") == 1 and not captured.out
 
 
 def test_failed_verification_keeps_the_previous_export(tmp_path, monkeypatch) -> None:

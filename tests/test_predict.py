@@ -86,12 +86,22 @@ def test_normalisation_from_dataset_when_checkpoint_has_none(setup, tmp_path, ca
 
 
 def test_wrong_shape_and_unknown_input_are_one_line_errors(setup, tmp_path, capsys) -> None:
-    _, _, _, ckpt = setup
+    root, _, _, ckpt = setup
     np.save(tmp_path / "short.npy", np.zeros((2, 5, 800, 70), np.float32))
+    np.save(tmp_path / "complex.npy", np.zeros((1, 5, 1000, 70), np.complex64))
     (tmp_path / "x.csv").write_text("1,2\n")
-    for src, needle in ((tmp_path / "short.npy", "(N, 5, 1000, 70)"), (tmp_path / "x.csv", ".sgy")):
+    # a card mapping velocities to another range than the model's outputs
+    (tmp_path / "other.toml").write_text(
+        '[datasets.other]\ndata_min = -26.9\ndata_max = 52.8\n'
+        'label_min = 2000.0\nlabel_max = 6000.0\n')
+    data = str(root / "data" / "data0.npy")
+    for args, needle in (([str(tmp_path / "short.npy")], "(N, 5, 1000, 70)"),
+                         ([str(tmp_path / "x.csv")], ".sgy"),
+                         ([str(tmp_path / "complex.npy")], "expected real numbers"),
+                         ([data, "--dataset", f"{tmp_path / 'other.toml'}#other"],
+                          "outputs 1500-4500 m/s")):
         out = str(tmp_path / "o.npy")
-        assert main(["predict", "-c", str(ckpt), "-i", str(src), "-o", out]) == 2
+        assert main(["predict", "-c", str(ckpt), "-i", *args, "-o", out]) == 2
         err = capsys.readouterr().err.strip()
         assert needle in err and "\n" not in err, err
 
@@ -177,6 +187,20 @@ def test_segy_traces_are_ordered_by_receiver_position(tmp_path) -> None:
         got = read_segy_gathers(path).data
         expected = data if recorded else data[:, :, [3, 0, 5, 1, 4, 2]]
         np.testing.assert_array_equal(got, expected)
+
+
+def test_segy_without_traces_or_with_a_recording_delay_is_refused(tmp_path) -> None:
+    segyio = pytest.importorskip("segyio")
+    from velocitygan.errors import DataError
+    from velocitygan.segy import read_segy_gathers
+
+    delayed = _write_segy(tmp_path / "delay.sgy", np.ones((1, 8, 3), np.float32), 1000,
+                          lambda s, r: {segyio.TraceField.DelayRecordingTime: 100})
+    with pytest.raises(DataError, match="start 100 ms after the shot"):
+        read_segy_gathers(delayed)
+    (tmp_path / "empty.sgy").write_bytes(bytes(3600))
+    with pytest.raises(DataError, match="empty.sgy"):
+        read_segy_gathers(tmp_path / "empty.sgy")
 
 
 def test_nan_error_names_the_sample_in_the_file(setup, tmp_path, capsys) -> None:

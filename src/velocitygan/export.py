@@ -81,6 +81,10 @@ def export_module(net: nn.Module, example: torch.Tensor, path: str | Path, *, op
     metadata properties. Not atomic: write to a temporary path (see :func:`export_onnx`).
     """
     onnx, _ = _onnx_modules()
+    # checked first: the exporter dumps its whole graph to stdout before it raises
+    newest = getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET", opset)
+    if opset > newest:
+        raise ConfigError(f"--opset {opset}: this torch exports opsets up to {newest}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer / deprecation chatter, not the user's concern
         torch.onnx.export(
@@ -140,7 +144,7 @@ def export_onnx(checkpoint: str | Path, onnx_path: str | Path, *,
         got = onnx_session(tmp).run(None, {"seismic": x.numpy()})[0]
         diff = float(np.abs(got - want).max())
         scale = (spec.label_max - spec.label_min) / 2 if physical_units else 1.0
-        if diff / scale > TOLERANCE:  # raised inside: the temporary file goes, an older file stays
+        if not diff / scale <= TOLERANCE:  # NaN fails too; the temporary file goes, an older stays
             raise VelocityGANError(
                 f"{onnx_path}: onnxruntime differs from PyTorch by {diff / scale:.2e} "
                 f"(normalised) > {TOLERANCE:g}; nothing written (try another --opset)"

@@ -62,10 +62,15 @@ def load_model(checkpoint: str | Path, *, device: str | torch.device = "cpu") ->
 
 
 def resolve_spec(loaded: LoadedModel, dataset: str | Path | DatasetSpec | None) -> DatasetSpec:
-    """The normalisation to use: ``dataset`` when given, else the checkpoint's; error if neither."""
+    """The normalisation to use: ``dataset`` when given, else the checkpoint's; error if neither
+    or if ``dataset`` maps velocities (m/s) to another range than the checkpoint's outputs."""
     if dataset is not None:
         spec = get_dataset(dataset)
         own = loaded.spec
+        if own is not None and (own.label_min, own.label_max) != (spec.label_min, spec.label_max):
+            raise ConfigError(f"{spec.name} maps velocities {spec.label_min:g}-{spec.label_max:g} "
+                              f"m/s, but {loaded.path} outputs {own.label_min:g}-"
+                              f"{own.label_max:g} m/s; use a dataset card with that range")
         if own is not None and (own.data_min, own.data_max) != (spec.data_min, spec.data_max):
             warnings.warn(f"normalising with {spec.name} bounds ({spec.data_min}, "
                           f"{spec.data_max}) as asked; the model was trained with {own.name} "

@@ -3,10 +3,10 @@
 Reading convention: traces are grouped into shots by a trace-header field, by default
 ``FieldRecord`` (bytes 9-12, the field record / shot number); ``"source_x"`` groups by
 ``SourceX`` (bytes 73-76) instead. Shots keep the order in which they first appear in the file.
-Within a shot, traces are ordered by receiver position ``GroupX`` (bytes 81-85) when the file
+Within a shot, traces are ordered by receiver position ``GroupX`` (bytes 81-84) when the file
 records it (the values differ within the shot); otherwise they keep file order. Every shot
 must hold the same number of traces. The sample interval comes from the binary header (or the
-first trace header), in microseconds.
+first trace header), in microseconds; records must start at the shot (no recording delay).
 
 Resampling (:func:`resample_gathers`, numpy only): time by linear interpolation onto
 ``k * dt_out`` for ``k < nt_out`` (zero after the end of the record, no anti-alias filter:
@@ -56,9 +56,15 @@ def read_segy_gathers(path: str | Path, *, shot_key: str = "field_record") -> Se
             traces = np.asarray(f.trace.raw[:], dtype=np.float32)
             keys = np.asarray(f.attributes(field)[:]).astype(np.int64)
             group_x = np.asarray(f.attributes(tf.GroupX)[:]).astype(np.int64)
+            delay_ms = np.asarray(f.attributes(tf.DelayRecordingTime)[:]).astype(np.int64)
             dt_us = float(segyio.tools.dt(f, fallback_dt=0.0))
-    except (RuntimeError, OSError, ValueError) as exc:
+    except (RuntimeError, OSError, ValueError, IndexError) as exc:
         raise DataError(f"{path}: cannot read SEG-Y ({str(exc).splitlines()[0][:160]})") from None
+    if traces.size == 0:
+        raise DataError(f"{path}: the SEG-Y file holds no traces")
+    if delay_ms.any():  # the model's records start at the shot (t = 0)
+        raise DataError(f"{path}: traces start {int(delay_ms.max())} ms after the shot "
+                        "(DelayRecordingTime); pad them to start at t = 0")
     if dt_us <= 0:
         raise DataError(f"{path}: no sample interval in the binary or trace headers")
     ids, first = np.unique(keys, return_index=True)

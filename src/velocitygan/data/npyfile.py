@@ -27,8 +27,8 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
             offset = fh.tell()
     except (ValueError, OSError, SyntaxError) as exc:
         raise DataError(f"{path}: not a valid .npy file ({exc})") from None
-    if dtype.hasobject:
-        raise DataError(f"{path}: holds Python objects (dtype {dtype}); expected float32")
+    if dtype.kind not in "fiu":
+        raise DataError(f"{path}: holds {dtype} values; expected real numbers (float32)")
     if fortran:
         raise DataError(f"{path}: Fortran-ordered array; save it C-ordered (np.ascontiguousarray)")
     expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
