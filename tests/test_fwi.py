@@ -242,3 +242,11 @@ def test_normalised_data_given_as_raw_are_flagged(observed):
     normalised = normalize_seismic(observed, get_dataset("flatvel-a"))
     with pytest.warns(UserWarning, match="may not be raw amplitudes"):
         run_fwi(normalised, start, acquisition=TINY, iterations=0, progress=False)
+
+
+def test_gaussian_smooth_wider_than_the_map_stays_bounded():
+    v = torch.linspace(1500.0, 4500.0, 70).repeat(70, 1).T[None]  # (1, 70, 70), grows with depth
+    wide = gaussian_smooth(v, 1e5)  # would pad by 3e5 cells (and allocate TBs) without the cap
+    assert wide.shape == v.shape and torch.isfinite(wide).all()
+    assert 1500.0 <= float(wide.min()) and float(wide.max()) <= 4500.0
+    assert float(wide.std()) < float(v.std()) / 2  # much smoother than the map

@@ -86,13 +86,15 @@ def test_fwi_command_resume_rules(tiny_files, tmp_path, capsys, monkeypatch):
          "--smooth-sigma"),
         (["--acquisition", "{acq}", "--true", "{small}"], "true model has shape"),
         (["--acquisition", "{acq}", "--device", "gpu"], "device"),
+        (["--acquisition", "{acq}", "--true", "{true}", "--out", "{true}"], "is a file"),
+        (["--acquisition", "{acq}", "--freqs", "10,5"], "from low to high"),
     ],
 )
 def test_fwi_command_bad_input_exit_2(tiny_files, tmp_path, capsys, extra, text):
     np.save(tmp_path / "small.npy", np.full((3, 1, 12, 12), 2500.0, np.float32))
     extra = [e.format(acq=tiny_files / "dataset.json", true=tiny_files / "model.npy",
                       small=tmp_path / "small.npy") for e in extra]
-    rc = main(["fwi", "--data", str(tiny_files / "data.npy"), *extra, "--out", str(tmp_path)])
+    rc = main(["fwi", "--data", str(tiny_files / "data.npy"), "--out", str(tmp_path), *extra])
     err = capsys.readouterr().err
     assert rc == 2
     assert text in err and "Traceback" not in err
@@ -119,3 +121,8 @@ def test_invert_command_predicts_then_refines(tmp_path, capsys):
     assert not np.array_equal(pred, refined)
     assert len(list(csv.DictReader(open(out / "history.csv")))) == 2
     assert "network MAE" in capsys.readouterr().out
+    # settings are checked before the network runs
+    rc = main(["invert", "--checkpoint", str(tmp_path / "g.pt"), "--data",
+               str(tmp_path / "data.npy"), "--vmax", "9000", "--out", str(tmp_path / "h2")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "vmax 9000" in err and err.count("\n") == 1

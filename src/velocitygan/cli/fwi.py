@@ -62,8 +62,11 @@ def _common(kw: dict):
     (observed, idx, n_in_file, true, acq, fwi kwargs)."""
     from ..data.npyfile import npy_header
     from ..fwi import parse_freqs
+    from ..fwi.checks import check_settings
     from ..fwi.inputs import load_acquisition, load_maps, load_observed
 
+    if kw["out"].exists() and not kw["out"].is_dir():
+        raise ConfigError(f"--out {kw['out']} is a file; give a folder for the results")
     acq = load_acquisition(kw["acq_path"])
     observed, idx = load_observed(kw["data"], kw["sample"])
     shape = npy_header(Path(kw["data"]).expanduser())[0]
@@ -76,6 +79,11 @@ def _common(kw: dict):
               "freqs_hz": parse_freqs(kw["freqs"]), "tv_weight": kw["tv_weight"],
               "grad_clip_quantile": kw["grad_clip_quantile"], "true_velocity_mps": true,
               "backend": kw["backend"], "state_path": state}
+    # before any work (invert runs its network first): settings errors come at once
+    check_settings(iterations=0, optimizer=kw["optimizer"], lr=kw["lr"],
+                   tv_weight=kw["tv_weight"], freqs_hz=fwi_kw["freqs_hz"],
+                   vmin_mps=kw["vmin_mps"], vmax_mps=kw["vmax_mps"], dt_s=acq.dt_s,
+                   grad_clip_quantile=kw["grad_clip_quantile"], acquisition=acq)
     if state.exists() and not kw["resume"]:
         raise ConfigError(f"{kw['out']} holds an interrupted run ({STATE_FILE}); pass --resume "
                           "to continue it, or choose another --out")
@@ -105,7 +113,7 @@ def _keep_state(out: Path) -> Iterator[None]:
                    "Default: smooth with --true, else linear.")
 @click.option("--smooth-sigma", type=float, default=10.0, show_default=True,
               help="Gaussian std of --init smooth, in grid cells.")
-@click.option("--iterations", "-n", type=int, default=100, show_default=True)
+@click.option("--iterations", "-n", type=click.IntRange(min=0), default=100, show_default=True)
 def fwi_cmd(init, smooth_sigma, iterations, **kw) -> None:
     """Physics-driven FWI of raw seismic data, through the package's forward operator."""
     from ..fwi import run_fwi
@@ -141,7 +149,7 @@ def _echo_summary(s: dict, path: Path) -> None:
               help="Trained generator checkpoint (velocitygan, OpenFWI reference or "
                    "pretrained:NAME).")
 @click.option("--dataset", "-d", default=None, help=DATASET_HELP)
-@click.option("--refine", "-n", type=int, default=50, show_default=True,
+@click.option("--refine", "-n", type=click.IntRange(min=0), default=50, show_default=True,
               help="FWI iterations after the network prediction (0: prediction only).")
 def invert_cmd(checkpoint, dataset, refine, **kw) -> None:
     """Hybrid inversion: network prediction refined by FWI; writes pred.npy and refined.npy."""

@@ -62,7 +62,9 @@ def gaussian_smooth(velocity_mps: torch.Tensor, sigma_cells: float) -> torch.Ten
     """
     if sigma_cells <= 0:
         return velocity_mps.clone()
-    radius = max(1, int(math.ceil(3 * sigma_cells)))
+    # the cap bounds the padding (and memory) for a sigma far wider than the map; below it
+    # (sigma up to the map size) the usual 3-sigma truncation applies
+    radius = min(max(1, int(math.ceil(3 * sigma_cells))), 3 * max(velocity_mps.shape[-2:]))
     r = torch.arange(-radius, radius + 1, dtype=torch.float64)
     k = torch.exp(-(r**2) / (2 * sigma_cells**2))
     k = (k / k.sum()).to(velocity_mps.dtype).to(velocity_mps.device)
