@@ -229,9 +229,9 @@ def test_interrupted_inversion_resumes_to_the_uninterrupted_iterates(observed, t
     got = run_fwi(observed, start + 1e-4, state_path=state, **kw)
     np.testing.assert_array_equal(got.velocity_mps, want.velocity_mps)
     assert [r["iteration"] for r in got.history] == list(range(1, 7))
-    with pytest.raises(ConfigError, match="other data, start model or settings"):
+    with pytest.raises(ConfigError, match=r"iterations 6 \(there\) vs 8 \(now\)"):
         run_fwi(observed, start, state_path=state, **{**kw, "iterations": 8})
-    with pytest.raises(ConfigError, match="other data, start model or settings"):
+    with pytest.raises(ConfigError, match="the start model differs"):
         run_fwi(observed, start + 1.0, state_path=state, **kw)
 
 

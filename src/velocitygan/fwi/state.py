@@ -18,6 +18,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import ConfigError
+from ..io import differences
 
 __all__ = ["FWIState", "load_state"]
 
@@ -76,8 +77,9 @@ def load_state(path: str | Path, expected: dict[str, Any], start_mps: torch.Tens
     same_start = (isinstance(saved, torch.Tensor) and saved.shape == start_mps.shape
                   and float((saved - start_mps.cpu()).abs().max()) <= START_TOLERANCE_MPS)
     if ck.get("stamp") != expected or not same_start:
-        raise ConfigError(f"{path}: saved by an FWI run with other data, start model or "
-                          "settings; run with those, or remove the file to start afresh")
+        what = differences(ck.get("stamp") or {}, expected) or "the start model differs"
+        raise ConfigError(f"{path}: saved by another FWI run ({what}); run with its settings, "
+                          "or remove the file to start afresh")
     return FWIState(stamp=expected, start=saved, iteration=int(ck["iteration"]),
                     latent=ck["latent"], band=ck["band"], optimizer=ck["optimizer"],
                     history=list(ck["history"]))
