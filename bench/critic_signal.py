@@ -3,9 +3,10 @@
 Batches of ``--batch`` maps from a split go through the critic of a checkpoint two ways:
 "train mode", as during training (BatchNorm normalises each batch with its own statistics;
 real and generated batches go through separate forwards, as in the WGAN-GP critic step), and
-"eval mode" (the running statistics). For each kind of batch it prints the mean score, and
-for true vs generated maps the Wasserstein estimate mean D(real) - mean D(fake) and the share
-of single samples the critic ranks correctly (AUC; 0.5 = cannot tell).
+"eval mode" (the running statistics). For each kind of batch it prints the mean score and
+the share of (true map, other map) pairs the critic ranks the right way round (AUC: 1 =
+always, 0.5 = cannot tell, 0 = always the wrong way); then the Wasserstein estimate
+mean D(true) - mean D(generated).
 
 The junk batches (uniform noise, the map upside down, one constant velocity) are maps no
 geologist would accept: a critic whose train-mode batch mean barely moves for them cannot give
@@ -25,7 +26,7 @@ import platform
 import torch
 
 from velocitygan.checkpoint import load_checkpoint, load_generator
-from velocitygan.data import DatasetSpec, OpenFWIDataset
+from velocitygan.data import OpenFWIDataset
 from velocitygan.models import build_discriminator
 
 
@@ -48,7 +49,7 @@ def main() -> None:
     critic = build_discriminator(ckpt["model"]["discriminator"])
     critic.load_state_dict(ckpt["discriminator"])
     generator, spec, _ = load_generator(args.checkpoint)
-    ds = OpenFWIDataset(args.split, spec or DatasetSpec.from_dict(ckpt["dataset"]))
+    ds = OpenFWIDataset(args.split, spec)
     n = args.batch * args.batches
     xs, ys = zip(*(ds[i] for i in range(n)), strict=True)
     real, fake = torch.stack(ys), torch.cat(
@@ -60,20 +61,21 @@ def main() -> None:
     print(f"{args.checkpoint}: critic {ckpt['model']['discriminator']}, {n} maps of "
           f"{args.split} in batches of {args.batch}; torch {torch.__version__}, "
           f"{platform.processor() or platform.machine()}")
-    print("| batch | mean D, train mode | mean D, eval mode |\n|---|---:|---:|")
+    print("| batch | mean D, train mode | mean D, eval mode | AUC vs true maps, train mode | "
+          "AUC vs true maps, eval mode |\n|---|---:|---:|---:|---:|")
     scores = {}
     for mode in ("train", "eval"):
         c = copy.deepcopy(critic).train(mode == "train")  # train mode updates running stats
         scores[mode] = {k: torch.cat([c(v[i:i + args.batch]) for i in range(0, n, args.batch)])
                         for k, v in kinds.items()}
     for k in kinds:
-        print(f"| {k} | {scores['train'][k].mean():.4f} | {scores['eval'][k].mean():.4f} |")
+        t, e = scores["train"], scores["eval"]
+        aucs = "| — | — |" if k == "true maps" else (
+            f"| {auc(t['true maps'], t[k]):.3f} | {auc(e['true maps'], e[k]):.3f} |")
+        print(f"| {k} | {t[k].mean():.4f} | {e[k].mean():.4f} {aucs}")
     for mode in ("train", "eval"):
-        s = scores[mode]
-        w = s["true maps"].mean() - s["generated maps"].mean()
-        print(f"{mode} mode: Wasserstein estimate {w:.4f}; AUC true vs generated "
-              f"{auc(s['true maps'], s['generated maps']):.3f}, true vs noise "
-              f"{auc(s['true maps'], s['uniform noise']):.3f}")
+        w = scores[mode]["true maps"].mean() - scores[mode]["generated maps"].mean()
+        print(f"{mode} mode: Wasserstein estimate mean D(true) - mean D(generated) = {w:.4f}")
 
 
 if __name__ == "__main__":

@@ -57,3 +57,17 @@ def test_failed_verification_keeps_the_previous_export(tmp_path, monkeypatch) ->
         export_onnx(ckpt, out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "m.onnx"]
+
+
+def test_a_network_that_outputs_nan_is_not_exported(tmp_path) -> None:
+    import torch
+
+    from velocitygan.errors import VelocityGANError
+
+    net = tiny_generator(seed=7)
+    with torch.no_grad():
+        next(net.parameters()).fill_(float("nan"))
+    ckpt = write_checkpoint(tmp_path / "c.pt", net)
+    with pytest.raises(VelocityGANError, match="outputs NaN/Inf"):
+        export_onnx(ckpt, tmp_path / "m.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]

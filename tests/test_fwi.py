@@ -231,8 +231,10 @@ def test_interrupted_inversion_resumes_to_the_uninterrupted_iterates(observed, t
     assert [r["iteration"] for r in got.history] == list(range(1, 7))
     with pytest.raises(ConfigError, match=r"iterations 6 \(there\) vs 8 \(now\)"):
         run_fwi(observed, start, state_path=state, **{**kw, "iterations": 8})
-    with pytest.raises(ConfigError, match="the start model differs"):
+    with pytest.raises(ConfigError, match="another start model"):
         run_fwi(observed, start + 1.0, state_path=state, **kw)
+    with pytest.raises(ConfigError, match=r"\(other observed\); repeat"):
+        run_fwi(observed + 1.0, start, state_path=state, **kw)
 
 
 def test_normalised_data_given_as_raw_are_flagged(observed):

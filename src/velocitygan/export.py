@@ -141,10 +141,13 @@ def export_onnx(checkpoint: str | Path, onnx_path: str | Path, *,
         export_module(net, x, tmp, opset=opset, metadata=meta)
         with torch.no_grad():
             want = net(x).numpy()
+        if not np.isfinite(want).all():
+            raise VelocityGANError(f"{checkpoint}: the network outputs NaN/Inf; its weights are "
+                                   "broken, nothing written")
         got = onnx_session(tmp).run(None, {"seismic": x.numpy()})[0]
         diff = float(np.abs(got - want).max())
         scale = (spec.label_max - spec.label_min) / 2 if physical_units else 1.0
-        if not diff / scale <= TOLERANCE:  # NaN fails too; the temporary file goes, an older stays
+        if diff / scale > TOLERANCE:  # raised inside: the temporary file goes, an older file stays
             raise VelocityGANError(
                 f"{onnx_path}: onnxruntime differs from PyTorch by {diff / scale:.2e} "
                 f"(normalised) > {TOLERANCE:g}; nothing written (try another --opset)"

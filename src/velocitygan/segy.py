@@ -58,10 +58,10 @@ def read_segy_gathers(path: str | Path, *, shot_key: str = "field_record") -> Se
             group_x = np.asarray(f.attributes(tf.GroupX)[:]).astype(np.int64)
             delay_ms = np.asarray(f.attributes(tf.DelayRecordingTime)[:]).astype(np.int64)
             dt_us = float(segyio.tools.dt(f, fallback_dt=0.0))
-    except (RuntimeError, OSError, ValueError, IndexError) as exc:
+    except IndexError:  # what segyio raises for a file without traces
+        raise DataError(f"{path}: the SEG-Y file holds no traces") from None
+    except (RuntimeError, OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read SEG-Y ({str(exc).splitlines()[0][:160]})") from None
-    if traces.size == 0:
-        raise DataError(f"{path}: the SEG-Y file holds no traces")
     if delay_ms.any():  # the model's records start at the shot (t = 0)
         raise DataError(f"{path}: traces start {int(delay_ms.max())} ms after the shot "
                         "(DelayRecordingTime); pad them to start at t = 0")

@@ -77,9 +77,12 @@ def load_state(path: str | Path, expected: dict[str, Any], start_mps: torch.Tens
     same_start = (isinstance(saved, torch.Tensor) and saved.shape == start_mps.shape
                   and float((saved - start_mps.cpu()).abs().max()) <= START_TOLERANCE_MPS)
     if ck.get("stamp") != expected or not same_start:
-        what = differences(ck.get("stamp") or {}, expected) or "the start model differs"
-        raise ConfigError(f"{path}: saved by another FWI run ({what}); run with its settings, "
-                          "or remove the file to start afresh")
+        there = ck.get("stamp") or {}
+        big = [k for k in ("observed_sha256", "acquisition") if there.get(k) != expected.get(k)]
+        rest = differences(there, expected, sorted(set(expected) - set(big)))
+        what = ", ".join([*(f"other {k.split('_')[0]}" for k in big), *([rest] if rest else [])])
+        raise ConfigError(f"{path}: saved by another FWI run ({what or 'another start model'}); "
+                          "repeat that run's command, or remove the file to start afresh")
     return FWIState(stamp=expected, start=saved, iteration=int(ck["iteration"]),
                     latent=ck["latent"], band=ck["band"], optimizer=ck["optimizer"],
                     history=list(ck["history"]))

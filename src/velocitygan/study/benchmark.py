@@ -33,6 +33,7 @@ from ..io import differences, exclusive_lock, read_json, stamp, write_csv, write
 from ..report import read_metrics_csv
 from ..synth import generate_dataset
 from ..train import resolve_config, train
+from ..train.config import MODELS
 from ..train.run import absolute_paths, stored_run
 from .tables import fmt, markdown_table
 
@@ -62,7 +63,7 @@ class BenchmarkSettings:
 
     family: str
     budget_min: float
-    models: Sequence[str] = ("velocitygan", "inversionnet")
+    models: Sequence[str] = MODELS
     seeds: Sequence[int] = (0, 1)
     config: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +76,7 @@ class BenchmarkSettings:
         """One-line errors for settings that cannot make a fair benchmark."""
         if not 0 < self.budget_min < float("inf"):
             raise ConfigError(f"--budget-min {self.budget_min} must be a positive number")
-        bad = [m for m in self.models if m not in ("velocitygan", "inversionnet")]
+        bad = [m for m in self.models if m not in MODELS]
         if bad or not self.models:
             raise ConfigError(f"--models {','.join(self.models)}: choose from velocitygan, "
                               "inversionnet")
@@ -168,19 +169,27 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
             m = evaluate_once(Path(cfg.out) / "last.pt", test, out / "evals" / name,
                               extra={"threads": torch.get_num_threads()})
             rows[name] = _row(settings, model, seed, out, m)
-            write_csv(out / "benchmark.csv", list(rows.values()), CSV_COLUMNS)
-    # runs that other processes finished and scored in this folder join the table
+            write_csv(out / "benchmark.csv", _all_scored(rows, settings, out), CSV_COLUMNS)
+    table = _all_scored(rows, settings, out)
+    write_text(out / "benchmark.md", benchmark_markdown(table, settings))
+    _figure({f"{r['model']}-seed{r['seed']}": _curve(Path(r["checkpoint"]).parent) for r in table},
+            out / "benchmark.png", settings)
+    return table
+
+
+def _all_scored(rows: dict[str, dict[str, Any]], settings: BenchmarkSettings,
+                out: Path) -> list[dict[str, Any]]:
+    """``rows`` and those of the folder's other runs whose final weights are scored (other
+    processes may train runs of the same study), by model and seed."""
+    rows = dict(rows)
+    test = out / "test" / "train.txt"
     for run in sorted((out / "runs").glob("*-seed*")):
         model, _, seed = run.name.rpartition("-seed")
-        if run.name not in rows and model in ("velocitygan", "inversionnet") and seed.isdigit():
+        if run.name not in rows and model in MODELS and seed.isdigit():
             m = evaluate_once(run / "last.pt", test, out / "evals" / run.name, stored_only=True)
             if m is not None:
                 rows[run.name] = _row(settings, model, int(seed), out, m)
-    rows = dict(sorted(rows.items(), key=lambda kv: (kv[1]["model"], kv[1]["seed"])))
-    write_csv(out / "benchmark.csv", list(rows.values()), CSV_COLUMNS)
-    write_text(out / "benchmark.md", benchmark_markdown(list(rows.values()), settings))
-    _figure({name: _curve(out / "runs" / name) for name in rows}, out / "benchmark.png", settings)
-    return list(rows.values())
+    return sorted(rows.values(), key=lambda r: (r["model"], r["seed"]))
 
 
 def _row(settings: BenchmarkSettings, model: str, seed: int, out: Path,
