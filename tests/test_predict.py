@@ -99,9 +99,11 @@ def test_wrong_shape_and_unknown_input_are_one_line_errors(setup, tmp_path, caps
                          ([str(tmp_path / "x.csv")], ".sgy"),
                          ([str(tmp_path / "complex.npy")], "expected real numbers"),
                          ([data, "--dataset", f"{tmp_path / 'other.toml'}#other"],
-                          "outputs 1500-4500 m/s")):
+                          "outputs 1500-4500 m/s"),
+                         ([data, "-o", str(tmp_path)], "is a folder; give a file name"),
+                         ([data, "-o", str(tmp_path / "x.csv" / "v.npy")], "is a file, not")):
         out = str(tmp_path / "o.npy")
-        assert main(["predict", "-c", str(ckpt), "-i", *args, "-o", out]) == 2
+        assert main(["predict", "-c", str(ckpt), "-o", out, "-i", *args]) == 2
         err = capsys.readouterr().err.strip()
         assert needle in err and "\n" not in err, err
 

@@ -23,7 +23,7 @@ from . import __version__
 from .data import DatasetSpec, normalize_seismic
 from .data.transforms import _log_bounds
 from .errors import ConfigError, VelocityGANError
-from .io import atomic_path
+from .io import atomic_path, check_output_file
 from .predict import load_model, resolve_spec
 
 __all__ = ["PhysicalUnitsModel", "export_module", "export_onnx", "onnx_session", "TOLERANCE"]
@@ -120,6 +120,7 @@ def export_onnx(checkpoint: str | Path, onnx_path: str | Path, *,
         VelocityGANError: onnxruntime and PyTorch disagree by more than :data:`TOLERANCE`.
     """
     _onnx_modules()
+    check_output_file(onnx_path, "--onnx")
     loaded = load_model(checkpoint, device="cpu")
     spec = resolve_spec(loaded, dataset)
     gen = loaded.model.eval()

@@ -19,8 +19,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["atomic_path", "exclusive_lock", "fsync_path", "preallocate", "read_json", "read_toml",
-           "save_npy", "stamp", "write_csv", "write_json", "write_text"]
+__all__ = ["atomic_path", "check_output_file", "exclusive_lock", "fsync_path", "preallocate",
+           "read_json", "read_toml", "save_npy", "stamp", "write_csv", "write_json", "write_text"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -45,6 +45,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_output_file(path: str | Path, flag: str) -> Path:
+    """``path`` if it can become a file; a one-line error naming ``flag`` otherwise (a folder is
+    there, a file stands where a parent folder should be, or that folder is not writable), so
+    that a command fails before its work rather than after it."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"{flag} {p} is a folder; give a file name")
+    parent = next(q for q in p.absolute().parents if q.exists())
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {p}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{flag} {p}: cannot write in {parent}")
+    return p
 
 
 def fsync_path(path: str | Path) -> None:

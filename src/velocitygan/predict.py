@@ -23,7 +23,7 @@ from .data.check import amplitude_problem
 from .data.npyfile import open_npy
 from .device import resolve_device
 from .errors import ConfigError, DataError
-from .io import save_npy
+from .io import check_output_file, save_npy
 from .models import InversionNet
 from .pretrained import resolve_checkpoint
 from .reference import REFERENCE_FORMAT
@@ -188,6 +188,8 @@ def predict(checkpoint: str | Path, source: str | Path | np.ndarray, out: str | 
     Returns:
         Velocities in m/s, ``(N, 1, 70, 70)`` float32.
     """
+    if out is not None:
+        check_output_file(out, "--out")
     loaded = load_model(checkpoint, device=device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InputRangeWarning)
