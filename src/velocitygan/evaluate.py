@@ -138,7 +138,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str | Path, out_dir: str 
         checkpoint: velocitygan or OpenFWI-reference checkpoint.
         split: split file with ``DATA<TAB>LABEL`` lines.
         out_dir: output folder (created).
-        dataset: normalisation (name, card, TOML) if the checkpoint has none, or to override.
+        dataset: normalisation (name, card, TOML) if the checkpoint has none, or to override
+            its amplitude bounds (:func:`~velocitygan.predict.resolve_spec`).
         batch_size: samples per forward pass.
         device: "auto", "cpu" or "cuda".
         raw_transform: pure ``(raw seismic, index) -> raw seismic`` applied before

@@ -108,7 +108,8 @@ def export_onnx(checkpoint: str | Path, onnx_path: str | Path, *,
     Args:
         checkpoint: velocitygan or OpenFWI-reference checkpoint.
         onnx_path: output file (written atomically).
-        dataset: normalisation when the checkpoint carries none (or to override it).
+        dataset: normalisation when the checkpoint carries none (or to override its amplitude
+            bounds).
         physical_units: include normalisation: raw amplitudes in, m/s out.
         opset: ONNX opset version.
         verify_batch: batch size of the verification run.

@@ -178,7 +178,7 @@ def predict(checkpoint: str | Path, source: str | Path | np.ndarray, out: str | 
             array, raw amplitudes.
         out: where to write the ``(N, 1, 70, 70)`` float32 m/s array (atomic); None: don't.
         dataset: normalisation (name, card, TOML) when the checkpoint does not carry one, or to
-            override it.
+            override its amplitude bounds (its velocity range must be the model's).
         batch_size: samples per forward pass.
         device: "auto", "cpu" or "cuda".
         log: receives one-line notes (resampling, warnings).
