@@ -79,9 +79,11 @@ def load_state(path: str | Path, expected: dict[str, Any], start_mps: torch.Tens
     if ck.get("stamp") != expected or not same_start:
         there = ck.get("stamp") or {}
         big = [k for k in ("observed_sha256", "acquisition") if there.get(k) != expected.get(k)]
-        rest = differences(there, expected, sorted(set(expected) - set(big)))
-        what = ", ".join([*(f"other {k.split('_')[0]}" for k in big), *([rest] if rest else [])])
-        raise ConfigError(f"{path}: saved by another FWI run ({what or 'another start model'}); "
+        what = [f"other {k.split('_')[0]}" for k in big]  # too long to print: data hash, receivers
+        if rest := differences(there, expected, sorted(set(expected) - set(big))):
+            what.append(rest)
+        raise ConfigError(f"{path}: saved by another FWI run "
+                          f"({', '.join(what) or 'another start model'}); "
                           "repeat that run's command, or remove the file to start afresh")
     return FWIState(stamp=expected, start=saved, iteration=int(ck["iteration"]),
                     latent=ck["latent"], band=ck["band"], optimizer=ck["optimizer"],

@@ -78,8 +78,8 @@ class BenchmarkSettings:
             raise ConfigError(f"--budget-min {self.budget_min} must be a positive number")
         bad = [m for m in self.models if m not in MODELS]
         if bad or not self.models:
-            raise ConfigError(f"--models {','.join(self.models)}: choose from velocitygan, "
-                              "inversionnet")
+            raise ConfigError(f"--models {','.join(self.models)}: choose from "
+                              f"{', '.join(MODELS)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds {self.seeds}: give one or more distinct seeds")
         if self.test_seed == self.data_seed:
@@ -169,8 +169,8 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
             m = evaluate_once(Path(cfg.out) / "last.pt", test, out / "evals" / name,
                               extra={"threads": torch.get_num_threads()})
             rows[name] = _row(settings, model, seed, out, m)
-            write_csv(out / "benchmark.csv", _all_scored(rows, settings, out), CSV_COLUMNS)
-    table = _all_scored(rows, settings, out)
+            table = _all_scored(rows, settings, out)
+            write_csv(out / "benchmark.csv", table, CSV_COLUMNS)
     write_text(out / "benchmark.md", benchmark_markdown(table, settings))
     _figure({f"{r['model']}-seed{r['seed']}": _curve(Path(r["checkpoint"]).parent) for r in table},
             out / "benchmark.png", settings)

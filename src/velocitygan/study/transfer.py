@@ -36,6 +36,7 @@ from ..errors import ConfigError
 from ..evaluate import evaluate_once
 from ..io import save_npy, write_csv, write_json, write_text
 from ..pretrained import resolve_checkpoint
+from ..train.config import MODELS
 from .tables import markdown_table
 
 __all__ = ["TransferSettings", "prepare_dataset", "write_subset", "run_transfer", "CSV_COLUMNS"]
@@ -43,7 +44,6 @@ __all__ = ["TransferSettings", "prepare_dataset", "write_subset", "run_transfer"
 CSV_COLUMNS = ["model", "source", "target", "k", "init", "evaluated_on", "train_samples",
                "epochs", "steps", "train_s", "samples", "mae", "rmse", "ssim", "mae_mps",
                "rmse_mps", "checkpoint"]
-MODELS = ("velocitygan", "inversionnet")
 
 
 @dataclass
