@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
+import sys
 
 import torch
 
@@ -46,11 +47,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     ckpt = load_checkpoint(args.checkpoint)
+    if not ckpt.get("discriminator"):
+        sys.exit(f"{args.checkpoint}: holds no critic (an InversionNet run, or slimmed "
+                 "weights such as pretrained:NAME); give a VelocityGAN run's last.pt")
     critic = build_discriminator(ckpt["model"]["discriminator"])
     critic.load_state_dict(ckpt["discriminator"])
     generator, spec, _ = load_generator(args.checkpoint)
     ds = OpenFWIDataset(args.split, spec)
     n = args.batch * args.batches
+    if len(ds) < n:
+        sys.exit(f"{args.split}: {len(ds)} maps, fewer than --batch x --batches = {n}")
     xs, ys = zip(*(ds[i] for i in range(n)), strict=True)
     real, fake = torch.stack(ys), torch.cat(
         [generator(torch.stack(xs[i:i + args.batch])) for i in range(0, n, args.batch)])
