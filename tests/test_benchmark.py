@@ -52,8 +52,11 @@ def test_benchmark_trains_each_model_for_the_budget_and_scores_the_test_set(tmp_
     assert last.stat().st_mtime_ns == mtime
     assert (out / "benchmark.csv").read_text() == before
     last.touch()
+    capsys.readouterr()
     assert _bench(out, models="inversionnet") == 0
     assert "velocitygan" not in (out / "benchmark.csv").read_text()
+    said = capsys.readouterr()
+    assert "not in the table: velocitygan-seed0" in said.out + said.err
 
     # other settings into the same folder: one line, exit 2
     capsys.readouterr()

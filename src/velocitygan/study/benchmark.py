@@ -171,6 +171,12 @@ def run_benchmark(settings: BenchmarkSettings, out_dir: str | Path, *,
             rows[name] = _row(settings, model, seed, out, m)
             table = _all_scored(rows, settings, out)
             write_csv(out / "benchmark.csv", table, CSV_COLUMNS)
+    listed = {Path(r["checkpoint"]).parent.name for r in table}
+    for run in sorted((out / "runs").glob("*-seed*")):
+        if run.name not in listed:  # training elsewhere, or its scores are stale
+            model, _, seed = run.name.rpartition("-seed")
+            log(f"not in the table: {run.name}, whose final weights are not scored; add it with "
+                f"--models {model} --seeds {seed} once it has finished")
     write_text(out / "benchmark.md", benchmark_markdown(table, settings))
     _figure({f"{r['model']}-seed{r['seed']}": _curve(Path(r["checkpoint"]).parent) for r in table},
             out / "benchmark.png", settings)
